@@ -1,0 +1,115 @@
+# roomrelay build. Plain make: `make` builds the binaries into build/,
+# `make test` runs every suite CI runs, `make run` starts a local cluster.
+
+CC      ?= cc
+BUILD   := build
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-missing-field-initializers
+CSTD    := -std=c11 -D_GNU_SOURCE
+INCS    := -I. -I$(LLHTTP_INC)
+RELEASE := -O2 -g
+SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LIBS    := -lev -ljwt -ljansson -lhiredis -lssl -lcrypto -lz -lpthread -lm
+
+# Sources: every .c of a part is a module; main.c is the binary's entry point.
+LIB_SRC     := $(wildcard lib/*.c)
+SPOA_SRC    := $(filter-out spoa/main.c,$(wildcard spoa/*.c))
+BACKEND_SRC := $(filter-out backend/main.c,$(wildcard backend/*.c))
+LLHTTP_SRC  := $(addprefix $(LLHTTP_DIR)/,api.c http.c llhttp.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+BENCH_SRC   := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
+LLHTTP_OBJ  = $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/$(1)/llhttp/%.o,$(LLHTTP_SRC))
+
+BINS := $(BUILD)/roomrelay-spoa
+ifneq ($(wildcard backend/main.c),)
+BINS += $(BUILD)/roomrelay-backend
+endif
+ifneq ($(wildcard tools/roomrelayctl.c),)
+BINS += $(BUILD)/roomrelayctl
+endif
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps test unit integration run bench bench-spoa fmt lint clean
+
+all: $(BINS) $(BENCH_BINS)
+
+# Packages are installed once per build tree; `make deps` forces a check.
+$(BUILD)/.deps: scripts/deps.sh
+	@mkdir -p $(BUILD)
+	@scripts/deps.sh
+	@touch $@
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/rel/%.o: %.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(RELEASE) $(INCS) -MMD -MP -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(SANITIZE) $(INCS) -MMD -MP -c $< -o $@
+
+# llhttp is generated C from Debian's node-llhttp, compiled as is (not our warnings).
+$(BUILD)/rel/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -I$(LLHTTP_INC) -c $< -o $@
+
+$(BUILD)/asan/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(SANITIZE) -I$(LLHTTP_INC) -c $< -o $@
+
+$(BUILD)/roomrelay-spoa: $(call obj,rel,spoa/main.c $(SPOA_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,rel)
+	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
+
+$(BUILD)/roomrelay-backend: $(call obj,rel,backend/main.c $(BACKEND_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,rel)
+	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
+
+$(BUILD)/roomrelayctl: $(call obj,rel,tools/roomrelayctl.c $(LIB_SRC))
+	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
+
+# Each bench/X.c is one program; it may use lib/ and the SPOP codec.
+$(BUILD)/bench/%: $(call obj,rel,bench/%.c) $(call obj,rel,$(SPOA_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,rel)
+	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
+
+# Unit tests: one cmocka program per module, built with ASan + UBSan.
+UNIT_DEPS = $(call obj,asan,$(SPOA_SRC) $(BACKEND_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,asan)
+$(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(UNIT_DEPS)
+	$(CC) $(SANITIZE) -o $@ $^ $(LIBS) -lcmocka
+
+test: all $(UNIT_BINS)
+	@tests/run.sh
+
+unit: $(UNIT_BINS)
+	@tests/run.sh unit
+
+integration: all
+	@tests/run.sh integration
+
+run: all
+	@scripts/run.sh
+
+bench: bench-spoa
+
+bench-spoa: all
+	@bench/spoa.sh
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=missingIncludeSystem -I. $$(git ls-files '*.c')
+	clang-tidy --quiet $$(git ls-files '*.c') -- $(CSTD) $(INCS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

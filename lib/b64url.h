@@ -1,0 +1,22 @@
+/*
+ * base64url (RFC 4648 §5) as JWS uses it: URL-safe alphabet, no padding.
+ * Decoding only; what a verifier needs for JWT segments and JWK members.
+ */
+#ifndef RR_B64URL_H
+#define RR_B64URL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Room rr_b64url_decode needs for len input characters. */
+#define RR_B64URL_DECODED_MAX(len) ((len) / 4 * 3 + 2)
+
+/* True when in is unpadded base64url: only [A-Za-z0-9_-] and a length that is not 4n+1. */
+bool rr_b64url_valid(const char *in, size_t len);
+
+/* Decodes into out (RR_B64URL_DECODED_MAX(len) bytes). Returns the decoded
+ * length, or -1 when !rr_b64url_valid(in, len). */
+ssize_t rr_b64url_decode(const char *in, size_t len, unsigned char *out);
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * Options from flags and environment, see conf.h.
+ */
+#include "lib/conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *conf_prog = "roomrelay";
+
+void rr_opts_die(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", conf_prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+/* "hmac-secret-file" -> "RR_HMAC_SECRET_FILE" */
+static void env_name(const char *name, char *out, size_t cap)
+{
+    size_t o = (size_t)snprintf(out, cap, "RR_");
+    for (const char *p = name; *p && o + 1 < cap; p++)
+        out[o++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[o] = '\0';
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Sets one option from text; `from` names the origin for the error line. */
+static void set_value(const struct rr_opt *o, const char *v, const char *from)
+{
+    switch (o->kind) {
+    case RR_OPT_STR:
+        *(const char **)o->dst = v;
+        break;
+    case RR_OPT_INT: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (errno || end == v || *end != '\0')
+            rr_opts_die("%s: '%s' is not an integer", from, v);
+        if (n < o->min || n > o->max)
+            rr_opts_die("%s: %lld is out of range (%lld..%lld)", from, n, (long long)o->min,
+                        (long long)o->max);
+        *(int64_t *)o->dst = n;
+        break;
+    }
+    case RR_OPT_BOOL:
+        if (parse_bool(v, (bool *)o->dst) < 0)
+            rr_opts_die("%s: '%s' is not a boolean (true/false)", from, v);
+        break;
+    case RR_OPT_LIST: {
+        struct rr_strlist *l = o->dst;
+        const char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+        if (!nv)
+            rr_opts_die("out of memory");
+        nv[l->n++] = v;
+        l->v = nv;
+        break;
+    }
+    }
+}
+
+/* Environment list values are split on spaces; the pieces live for the process. */
+static void set_env_list(const struct rr_opt *o, const char *v, const char *from)
+{
+    char *copy = strdup(v);
+    if (!copy)
+        rr_opts_die("out of memory");
+    for (char *save = NULL, *tok = strtok_r(copy, " \t\n", &save); tok;
+         tok = strtok_r(NULL, " \t\n", &save))
+        set_value(o, tok, from);
+}
+
+static void print_help(const struct rr_opt *opts, const char *prog, const char *about)
+{
+    printf("%s\n\nUsage: %s [OPTION]...\n\nOptions (each also read from the environment variable "
+           "shown; flag beats environment beats default):\n",
+           about, prog);
+    for (const struct rr_opt *o = opts; o->name; o++) {
+        char env[96], left[128];
+        env_name(o->name, env, sizeof(env));
+        if (o->kind == RR_OPT_BOOL)
+            snprintf(left, sizeof(left), "--%s", o->name);
+        else
+            snprintf(left, sizeof(left), "--%s %s", o->name, o->metavar ? o->metavar : "VALUE");
+        printf("  %-34s %s%s\n", left, o->help, o->kind == RR_OPT_LIST ? " (repeatable)" : "");
+        printf("  %-34s [%s]%s%s\n", "", env, o->def ? " default: " : "", o->def ? o->def : "");
+    }
+    printf("  %-34s %s\n  %-34s %s\n", "--help", "print this help and exit", "--version",
+           "print the version and exit");
+}
+
+void rr_opts_parse(const struct rr_opt *opts, const char *prog, const char *version,
+                   const char *about, int argc, char **argv)
+{
+    conf_prog = prog;
+
+    for (const struct rr_opt *o = opts; o->name; o++) {
+        char from[128];
+        snprintf(from, sizeof(from), "default of --%s", o->name);
+        if (o->def && o->kind != RR_OPT_LIST)
+            set_value(o, o->def, from);
+    }
+
+    for (const struct rr_opt *o = opts; o->name; o++) {
+        char env[96];
+        env_name(o->name, env, sizeof(env));
+        const char *v = getenv(env);
+        if (!v || !*v)
+            continue;
+        if (o->kind == RR_OPT_LIST)
+            set_env_list(o, v, env);
+        else
+            set_value(o, v, env);
+    }
+
+    /* A list given on the command line replaces the one from the environment. */
+    size_t nopts = 0;
+    while (opts[nopts].name)
+        nopts++;
+    bool *seen = calloc(nopts + 1, sizeof(bool));
+    if (!seen)
+        rr_opts_die("out of memory");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_help(opts, prog, about);
+            exit(0);
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("%s %s\n", prog, version);
+            exit(0);
+        }
+        if (strncmp(a, "--", 2) != 0)
+            rr_opts_die("unexpected argument '%s' (see --help)", a);
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct rr_opt *o = opts;
+        for (; o->name; o++)
+            if (strlen(o->name) == nlen && strncmp(o->name, name, nlen) == 0)
+                break;
+        if (!o->name)
+            rr_opts_die("unknown option --%.*s (see --help)", (int)nlen, name);
+        char from[128];
+        snprintf(from, sizeof(from), "--%s", o->name);
+        const char *v;
+        if (eq)
+            v = eq + 1;
+        else if (o->kind == RR_OPT_BOOL)
+            v = "true";
+        else if (i + 1 < argc)
+            v = argv[++i];
+        else
+            rr_opts_die("%s needs a value", from);
+        size_t idx = (size_t)(o - opts);
+        if (o->kind == RR_OPT_LIST && !seen[idx]) {
+            struct rr_strlist *l = o->dst;
+            l->n = 0;
+        }
+        seen[idx] = true;
+        set_value(o, v, from);
+    }
+    free(seen);
+}
+
+int rr_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that roomrelay's build, tests, benchmarks and
+# `make run` need, when they are missing. Idempotent and quiet when everything
+# is there already; run by `make` before the first build.
+set -euo pipefail
+
+pkgs=(
+  build-essential pkg-config
+  libev-dev libhiredis-dev libjwt-dev libjansson-dev libssl-dev zlib1g-dev
+  libcmocka-dev node-llhttp
+  haproxy redis-server
+  python3 python3-websockets python3-jwt python3-cryptography
+  wrk curl
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The packages start their services on install where an init system runs;
+  # tests start their own Redis and HAProxy on free loopback ports.
+  for svc in redis-server haproxy; do
+    $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  done
+fi

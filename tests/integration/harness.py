@@ -1,0 +1,180 @@
+"""Starts the real parts on loopback for integration tests and stops them.
+
+Ports are picked free at run time, readiness is waited for by polling the
+real thing (a TCP connect, an HTTP answer), and every process started here
+is killed when the test process exits, whatever way it exits.
+"""
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, "build")
+HAPROXY_DIR = os.path.join(ROOT, "haproxy")
+
+_procs = []
+_tmpdirs = []
+
+
+def _cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+signal.signal(signal.SIGTERM, lambda *_: (_cleanup(), os._exit(1)))
+
+
+def tmpdir():
+    d = tempfile.mkdtemp(prefix="rr-test-")
+    _tmpdirs.append(d)
+    return d
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    """Polls pred() until it is true; raises with `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if pred():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Proc:
+    """A started process whose output goes to a log file."""
+
+    def __init__(self, name, argv, env=None, cwd=None):
+        self.name = name
+        self.argv = argv
+        self.log_path = os.path.join(tmpdir(), name + ".log")
+        self.log = open(self.log_path, "wb")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                  env=full_env, cwd=cwd or ROOT)
+        _procs.append(self.p)
+
+    def output(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill(self, sig):
+        self.p.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+    def wait_exit(self, timeout=10):
+        return self.p.wait(timeout)
+
+
+def start_agent(args, port=None, metrics_port=None):
+    port = port or free_port()
+    argv = [os.path.join(BUILD, "roomrelay-spoa"), "--listen", f"127.0.0.1:{port}",
+            "--threads", "2", "--log-level", "debug"]
+    if metrics_port:
+        argv += ["--metrics-listen", f"127.0.0.1:{metrics_port}"]
+    proc = Proc("spoa", argv + list(args))
+    proc.port = port
+    proc.metrics_port = metrics_port
+    wait_for(lambda: port_open(port) or not proc.alive(), what="roomrelay-spoa to listen")
+    if not proc.alive():
+        raise RuntimeError("roomrelay-spoa exited:\n" + proc.output())
+    return proc
+
+
+def start_haproxy(spoa_port, cfg=None, extra_env=None):
+    """Starts HAProxy with the shipped config (haproxy/haproxy.cfg) and waits
+    until it answers and sees the agent up (or not, if spoa_port is closed)."""
+    http_port = free_port()
+    d = tmpdir()
+    env = {
+        "RR_HTTP_BIND": f"127.0.0.1:{http_port}",
+        "RR_SPOA_ADDR": f"127.0.0.1:{spoa_port}",
+        "RR_HAPROXY_DIR": HAPROXY_DIR,
+        "RR_STATS_SOCKET": os.path.join(d, "haproxy.sock"),
+    }
+    env.update(extra_env or {})
+    proc = Proc("haproxy", ["haproxy", "-db", "-f", cfg or os.path.join(HAPROXY_DIR, "haproxy.cfg")],
+                env=env)
+    proc.port = http_port
+    proc.stats_socket = env["RR_STATS_SOCKET"]
+    wait_for(lambda: port_open(http_port) or not proc.alive(), what="haproxy to listen")
+    if not proc.alive():
+        raise RuntimeError("haproxy exited:\n" + proc.output())
+    return proc
+
+
+def haproxy_cmd(proc, cmd):
+    """Sends one command to HAProxy's runtime API and returns its answer."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(proc.stats_socket)
+        s.sendall(cmd.encode() + b"\n")
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    return out.decode()
+
+
+def server_state(proc, backend, server):
+    """HAProxy's view of one server: 'UP', 'DOWN', ... from `show stat`."""
+    out = haproxy_cmd(proc, "show stat")
+    for line in out.splitlines():
+        f = line.split(",")
+        if len(f) > 17 and f[0] == backend and f[1] == server:
+            return f[17]
+    return None
+
+
+def http_get(port, path, headers=None, timeout=5):
+    """GET on loopback. Returns (status, headers dict lower-cased, body str)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode()
