@@ -115,36 +115,30 @@ static void print_help(const struct rr_opt *opts, const char *prog, const char *
            "print the version and exit");
 }
 
+/* Finds the option a "--name" or "--name=value" argument names. */
+static const struct rr_opt *find_opt(const struct rr_opt *opts, const char *arg, const char **eq)
+{
+    const char *name = arg + 2;
+    *eq = strchr(name, '=');
+    size_t nlen = *eq ? (size_t)(*eq - name) : strlen(name);
+    for (const struct rr_opt *o = opts; o->name; o++)
+        if (strlen(o->name) == nlen && strncmp(o->name, name, nlen) == 0)
+            return o;
+    rr_opts_die("unknown option --%.*s (see --help)", (int)nlen, name);
+}
+
 void rr_opts_parse(const struct rr_opt *opts, const char *prog, const char *version,
                    const char *about, int argc, char **argv)
 {
     conf_prog = prog;
-
-    for (const struct rr_opt *o = opts; o->name; o++) {
-        char from[128];
-        snprintf(from, sizeof(from), "default of --%s", o->name);
-        if (o->def && o->kind != RR_OPT_LIST)
-            set_value(o, o->def, from);
-    }
-
-    for (const struct rr_opt *o = opts; o->name; o++) {
-        char env[96];
-        env_name(o->name, env, sizeof(env));
-        const char *v = getenv(env);
-        if (!v || !*v)
-            continue;
-        if (o->kind == RR_OPT_LIST)
-            set_env_list(o, v, env);
-        else
-            set_value(o, v, env);
-    }
-
-    /* A list given on the command line replaces the one from the environment. */
     size_t nopts = 0;
     while (opts[nopts].name)
         nopts++;
-    bool *seen = calloc(nopts + 1, sizeof(bool));
-    if (!seen)
+
+    /* First pass over argv: help, version, and which options the command
+     * line sets, so that their environment variables are not even read. */
+    bool *on_cmdline = calloc(nopts + 1, sizeof(bool));
+    if (!on_cmdline)
         rr_opts_die("out of memory");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -158,15 +152,36 @@ void rr_opts_parse(const struct rr_opt *opts, const char *prog, const char *vers
         }
         if (strncmp(a, "--", 2) != 0)
             rr_opts_die("unexpected argument '%s' (see --help)", a);
-        const char *name = a + 2;
-        const char *eq = strchr(name, '=');
-        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        const struct rr_opt *o = opts;
-        for (; o->name; o++)
-            if (strlen(o->name) == nlen && strncmp(o->name, name, nlen) == 0)
-                break;
-        if (!o->name)
-            rr_opts_die("unknown option --%.*s (see --help)", (int)nlen, name);
+        const char *eq;
+        const struct rr_opt *o = find_opt(opts, a, &eq);
+        on_cmdline[o - opts] = true;
+        if (!eq && o->kind != RR_OPT_BOOL)
+            i++;
+    }
+
+    for (const struct rr_opt *o = opts; o->name; o++) {
+        char from[128];
+        snprintf(from, sizeof(from), "default of --%s", o->name);
+        if (o->def && o->kind != RR_OPT_LIST)
+            set_value(o, o->def, from);
+    }
+
+    for (const struct rr_opt *o = opts; o->name; o++) {
+        char env[96];
+        env_name(o->name, env, sizeof(env));
+        const char *v = getenv(env);
+        if (!v || !*v || on_cmdline[o - opts])
+            continue;
+        if (o->kind == RR_OPT_LIST)
+            set_env_list(o, v, env);
+        else
+            set_value(o, v, env);
+    }
+    free(on_cmdline);
+
+    for (int i = 1; i < argc; i++) {
+        const char *eq;
+        const struct rr_opt *o = find_opt(opts, argv[i], &eq);
         char from[128];
         snprintf(from, sizeof(from), "--%s", o->name);
         const char *v;
@@ -178,15 +193,8 @@ void rr_opts_parse(const struct rr_opt *opts, const char *prog, const char *vers
             v = argv[++i];
         else
             rr_opts_die("%s needs a value", from);
-        size_t idx = (size_t)(o - opts);
-        if (o->kind == RR_OPT_LIST && !seen[idx]) {
-            struct rr_strlist *l = o->dst;
-            l->n = 0;
-        }
-        seen[idx] = true;
         set_value(o, v, from);
     }
-    free(seen);
 }
 
 int rr_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
