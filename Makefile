@@ -35,6 +35,8 @@ endif
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
+.SECONDARY:
+
 .PHONY: all deps test unit integration run bench bench-spoa fmt lint clean
 
 all: $(BINS) $(BENCH_BINS)

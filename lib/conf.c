@@ -85,12 +85,20 @@ static void set_value(const struct rr_opt *o, const char *v, const char *from)
     }
 }
 
-/* Environment list values are split on spaces; the pieces live for the process. */
+/* Copies of environment lists: the pieces are the options' values for the
+ * life of the process. */
+static char *env_list_copies[64];
+static size_t n_env_list_copies;
+
+/* Environment list values are split on spaces. */
 static void set_env_list(const struct rr_opt *o, const char *v, const char *from)
 {
+    if (n_env_list_copies == sizeof(env_list_copies) / sizeof(*env_list_copies))
+        rr_opts_die("too many list options in the environment");
     char *copy = strdup(v);
     if (!copy)
         rr_opts_die("out of memory");
+    env_list_copies[n_env_list_copies++] = copy;
     for (char *save = NULL, *tok = strtok_r(copy, " \t\n", &save); tok;
          tok = strtok_r(NULL, " \t\n", &save))
         set_value(o, tok, from);

@@ -76,10 +76,9 @@ static void set_err(char *err, size_t errlen, const char *file, const char *fmt,
     va_list ap;
     int n = snprintf(err, errlen, "%s: ", file);
 
-    if (n < 0 || (size_t)n >= errlen)
-        return;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    if (n >= 0 && (size_t)n < errlen)
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
     va_end(ap);
 }
 
@@ -102,8 +101,7 @@ static unsigned char *read_key_file(const char *path, size_t *len, char *err, si
     }
     n = fread(buf, 1, KEY_FILE_MAX + 1, f);
     if (ferror(f) || n > KEY_FILE_MAX) {
-        set_err(err, errlen, path, ferror(f) ? "read error" : "larger than %u bytes",
-                KEY_FILE_MAX);
+        set_err(err, errlen, path, ferror(f) ? "read error" : "larger than %u bytes", KEY_FILE_MAX);
         fclose(f);
         free(buf);
         return NULL;
@@ -136,8 +134,8 @@ static int push_key(struct key_list *l, enum rr_key_kind kind, const char *kid, 
         l->cap = cap;
     }
     k = &l->v[l->n];
-    *k = (struct rr_key){.kind = kind, .allowed = allowed, .material = material,
-                         .material_len = material_len};
+    *k = (struct rr_key){
+        .kind = kind, .allowed = allowed, .material = material, .material_len = material_len};
     k->source = strdup(source);
     k->kid = kid ? strdup(kid) : NULL;
     if (!k->source || (kid && !k->kid)) {
@@ -232,8 +230,9 @@ static const char *kind_name(enum rr_key_kind kind, enum rr_jwt_alg ec_alg)
     case RR_KEY_RSA:
         return "an RSA key";
     case RR_KEY_EC:
-        return ec_alg == RR_ALG_ES256 ? "a P-256 key" : ec_alg == RR_ALG_ES384 ? "a P-384 key"
-                                                                                : "a P-521 key";
+        return ec_alg == RR_ALG_ES256   ? "a P-256 key"
+               : ec_alg == RR_ALG_ES384 ? "a P-384 key"
+                                        : "a P-521 key";
     }
     return "a key";
 }
@@ -647,8 +646,8 @@ static void stamp_files(const struct rr_keyring *kr, struct rr_file_stamp *out)
     for (size_t i = 0; i < kr->n_files; i++) {
         out[i] = (struct rr_file_stamp){0};
         if (source_path(&kr->src, i, path, sizeof(path)) == 0 && stat(path, &st) == 0)
-            out[i] = (struct rr_file_stamp){.mtime = st.st_mtim, .size = st.st_size,
-                                            .ino = st.st_ino, .present = true};
+            out[i] = (struct rr_file_stamp){
+                .mtime = st.st_mtim, .size = st.st_size, .ino = st.st_ino, .present = true};
     }
 }
 

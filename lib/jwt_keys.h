@@ -62,11 +62,14 @@ struct rr_keyset {
     size_t n;
     uint64_t generation; /* changes on every successful reload; token caches key on it */
     int refcnt;          /* atomic */
-    size_t n_skipped;    /* JWKs left out (use "enc", kty other than RSA/EC, alg not ours), each logged */
+    size_t n_skipped;    /* JWKs left out (use "enc", kty not RSA/EC, alg not ours); logged */
 };
 
 /* Loads every source. On failure returns NULL and writes one line to err
- * naming the file and the reason; nothing is half-loaded. */
+ * naming the file and the reason; nothing is half-loaded. A PEM file must
+ * hold a public key (a private key is refused); an --pem-key algorithm list
+ * that does not fit the key (HS* on any PEM, ES* on RSA, another curve's ES*)
+ * is an error; a JWKS needs at least one usable key. */
 struct rr_keyset *rr_keyset_load(const struct rr_key_sources *src, char *err, size_t errlen);
 struct rr_keyset *rr_keyset_ref(struct rr_keyset *ks);
 void rr_keyset_unref(struct rr_keyset *ks);

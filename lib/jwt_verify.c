@@ -95,8 +95,7 @@ static enum rr_auth_err check_header(json_t *hdr, enum rr_jwt_alg *alg, const ch
 }
 
 /* With a kid: UNKNOWN_KID if no key has it. Then ALG_NOT_ALLOWED if no candidate allows alg. */
-static enum rr_auth_err check_keys(const struct rr_keyset *ks, enum rr_jwt_alg alg,
-                                   const char *kid)
+static enum rr_auth_err check_keys(const struct rr_keyset *ks, enum rr_jwt_alg alg, const char *kid)
 {
     bool kid_known = false;
 
@@ -140,7 +139,8 @@ static bool aud_matches(json_t *aud, const char *want)
 
     if (json_is_string(aud))
         return strcmp(json_string_value(aud), want) == 0;
-    json_array_foreach(aud, i, v) {
+    json_array_foreach(aud, i, v)
+    {
         if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
             return true;
     }

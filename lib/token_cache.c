@@ -1,8 +1,10 @@
 /*
  * Verified-token cache: a chained hash table over a fixed array of entries,
  * with an LRU list threaded through the same entries. Everything is
- * allocated at creation; a lookup hashes with a digest context made once and
- * allocates nothing. Keys are full SHA-256 digests, compared on all 32 bytes.
+ * allocated at creation and a lookup allocates nothing of its own; only
+ * OpenSSL 3.0's EVP_DigestInit_ex still mallocs and frees its provider
+ * context on every digest, reused context or not. Keys are full SHA-256
+ * digests, compared on all 32 bytes.
  */
 #include "lib/token_cache.h"
 

@@ -207,11 +207,11 @@ static enum spop_status on_hello(struct conn *c, const struct spop_frame *f)
 
     /* Announce pipelining and async only where HAProxy offers them
      * (HAProxy 3.1+ has no async). */
-    char caps[32] = "";
-    if (spop_list_has(h.capabilities, "pipelining"))
-        strcat(caps, "pipelining");
-    if (spop_list_has(h.capabilities, "async"))
-        strcat(caps, caps[0] ? ",async" : "async");
+    bool pipelining = spop_list_has(h.capabilities, "pipelining");
+    bool async = spop_list_has(h.capabilities, "async");
+    char caps[32];
+    snprintf(caps, sizeof(caps), "%s%s%s", pipelining ? "pipelining" : "",
+             pipelining && async ? "," : "", async ? "async" : "");
 
     if (conn_reserve(c, 128) < 0)
         return SPOP_ST_RES;
@@ -470,8 +470,10 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     ev_run(w->loop, 0);
-    while (w->conns)
-        conn_free(w->conns);
+    for (struct conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        conn_free(c);
+    }
     return NULL;
 }
 

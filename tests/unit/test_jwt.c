@@ -69,22 +69,26 @@ static void sources_from_json(json_t *set, struct sources *s)
         json_t *list = json_object_get(set, kinds[k]), *v;
         size_t i;
 
-        json_array_foreach(list, i, v) {
+        json_array_foreach(list, i, v)
+        {
             fixture(s->paths[k][i], sizeof(s->paths[k][i]), json_string_value(v));
             s->ptrs[k][i] = s->paths[k][i];
             counts[k]++;
         }
     }
     s->src = (struct rr_key_sources){
-        .hmac_files = s->ptrs[0], .n_hmac = counts[0],
-        .pem_specs = s->ptrs[1], .n_pem = counts[1],
-        .jwks_files = s->ptrs[2], .n_jwks = counts[2],
+        .hmac_files = s->ptrs[0],
+        .n_hmac = counts[0],
+        .pem_specs = s->ptrs[1],
+        .n_pem = counts[1],
+        .jwks_files = s->ptrs[2],
+        .n_jwks = counts[2],
     };
 }
 
 static struct rr_keyset *load_keyset(const char *name)
 {
-    struct sources s;
+    struct sources s = {0};
     char err[512];
     struct rr_keyset *ks;
 
@@ -107,7 +111,8 @@ static void verify_vector(void **state)
     enum rr_auth_err rc;
     const char *key;
 
-    json_object_foreach(pol_j, key, val) {
+    json_object_foreach(pol_j, key, val)
+    {
         if (strcmp(key, "issuer") == 0)
             pol.issuer = json_string_value(val);
         else if (strcmp(key, "audience") == 0)
@@ -119,8 +124,8 @@ static void verify_vector(void **state)
         else
             fail_msg("unknown policy override %s", key);
     }
-    rc = rr_jwt_verify(keyset && strcmp(keyset, "public") == 0 ? ks_public : ks_full, &pol,
-                       token, strlen(token), now, &claims);
+    rc = rr_jwt_verify(keyset && strcmp(keyset, "public") == 0 ? ks_public : ks_full, &pol, token,
+                       strlen(token), now, &claims);
     assert_string_equal(rr_auth_err_name(rc), json_string_value(json_object_get(v, "expect")));
     if (rc != RR_AUTH_OK) {
         assert_null(claims);
@@ -140,8 +145,9 @@ static void verify_returns_claims_with_their_json_types(void **state)
     json_t *vectors = json_object_get(doc, "vectors"), *v, *claims = NULL;
     size_t i;
 
-    json_array_foreach(vectors, i, v) {
-        if (strcmp(json_string_value(json_object_get(v, "name")), "aud_array_containing_it_ok"))
+    json_array_foreach(vectors, i, v)
+    {
+        if (strcmp(json_string_value(json_object_get(v, "name")), "aud_array_containing_it_ok") != 0)
             continue;
         const char *token = json_string_value(json_object_get(v, "token"));
         assert_int_equal(rr_jwt_verify(ks_full, &base_policy, token, strlen(token), now, &claims),
@@ -158,9 +164,8 @@ static void auth_err_names_are_the_spoe_contract(void **state)
 {
     (void)state;
     static const char *const names[RR_AUTH_ERR_COUNT] = {
-        "ok",           "missing",  "malformed",     "alg_not_allowed",
-        "unknown_kid",  "bad_signature", "expired",  "not_yet_valid",
-        "bad_issuer",   "bad_audience",  "too_large",
+        "ok",      "missing",       "malformed",  "alg_not_allowed", "unknown_kid", "bad_signature",
+        "expired", "not_yet_valid", "bad_issuer", "bad_audience",    "too_large",
     };
 
     for (int e = 0; e < RR_AUTH_ERR_COUNT; e++)
@@ -214,8 +219,7 @@ static void keyset_loads_fixture_keys_in_configuration_order(void **state)
 static void public_keys_never_allow_hmac(void **state)
 {
     (void)state;
-    const uint32_t hmac =
-        ALG_BIT(RR_ALG_HS256) | ALG_BIT(RR_ALG_HS384) | ALG_BIT(RR_ALG_HS512);
+    const uint32_t hmac = ALG_BIT(RR_ALG_HS256) | ALG_BIT(RR_ALG_HS384) | ALG_BIT(RR_ALG_HS512);
 
     for (size_t i = 0; i < ks_full->n; i++)
         if (ks_full->keys[i].kind != RR_KEY_HMAC)
@@ -240,8 +244,8 @@ static void keyset_generations_are_never_shared(void **state)
 /* A PEM public key of a freshly generated key, by OpenSSL key type and parameter. */
 static void write_generated_pem(const char *path, const char *type, const char *curve)
 {
-    EVP_PKEY *pk = curve ? EVP_PKEY_Q_keygen(NULL, NULL, type, curve)
-                         : EVP_PKEY_Q_keygen(NULL, NULL, type);
+    EVP_PKEY *pk =
+        curve ? EVP_PKEY_Q_keygen(NULL, NULL, type, curve) : EVP_PKEY_Q_keygen(NULL, NULL, type);
     FILE *f = fopen(path, "w");
 
     assert_non_null(pk);
@@ -297,8 +301,8 @@ static const struct load_case {
     enum src_kind kind;
     const char *fixture; /* a file of tests/fixtures/jwt, or NULL: content below */
     const char *content;
-    const char *suffix;  /* appended to a PEM path: the algorithm list */
-    const char *reason;  /* what follows "<file>: " */
+    const char *suffix; /* appended to a PEM path: the algorithm list */
+    const char *reason; /* what follows "<file>: " */
 } load_cases[] = {
     {"pem_hs256_listed_on_rsa_key", SRC_PEM, "rsa.pub.pem", NULL, ":RS256,HS256",
      "HS256 cannot be used with an RSA key"},
@@ -342,8 +346,8 @@ static const struct load_case {
      " \"y\": \"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\"}]}",
      NULL, "key 1 (kid k1): invalid EC key"},
     {"jwks_ec_curve_not_jws", SRC_JWKS, NULL,
-     "{\"keys\": [{\"kty\": \"EC\", \"crv\": \"P-192\", \"x\": \"AAAA\", \"y\": \"AAAA\"}]}",
-     NULL, "key 1 (kid -): EC key needs crv P-256, P-384 or P-521"},
+     "{\"keys\": [{\"kty\": \"EC\", \"crv\": \"P-192\", \"x\": \"AAAA\", \"y\": \"AAAA\"}]}", NULL,
+     "key 1 (kid -): EC key needs crv P-256, P-384 or P-521"},
     {"jwks_kid_not_a_string", SRC_JWKS, NULL,
      "{\"keys\": [{\"kty\": \"RSA\", \"kid\": 7, \"n\": \"AQAB\", \"e\": \"AQAB\"}]}", NULL,
      "key 1 (kid -): kid is not a string"},
@@ -390,14 +394,13 @@ static const struct jwk_case {
      "key 1 (kid rsa-1): HS256 cannot be used with an RSA key", 0},
     {"jwk_p384_alg_es256_is_refused", 1, "alg", "\"ES256\"",
      "key 1 (kid ec-1): ES256 cannot be used with a P-384 key", 0},
-    {"jwk_alg_not_a_string_is_refused", 0, "alg", "256",
-     "key 1 (kid rsa-1): alg is not a string", 0},
+    {"jwk_alg_not_a_string_is_refused", 0, "alg", "256", "key 1 (kid rsa-1): alg is not a string",
+     0},
     {"jwk_rsa_n_not_base64url_is_refused", 0, "n", "\"a+b/\"",
      "key 1 (kid rsa-1): RSA key needs base64url n and e", 0},
     {"jwk_ec_y_of_other_size_is_refused", 1, "y", "\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE\"",
      "key 1 (kid ec-1): EC key needs base64url x and y of the curve's size", 0},
-    {"jwk_rsa_alg_rs512_allows_only_rs512", 0, "alg", "\"RS512\"", NULL,
-     ALG_BIT(RR_ALG_RS512)},
+    {"jwk_rsa_alg_rs512_allows_only_rs512", 0, "alg", "\"RS512\"", NULL, ALG_BIT(RR_ALG_RS512)},
     {"jwk_rsa_without_alg_defaults_to_rs256", 0, "alg", NULL, NULL, ALG_BIT(RR_ALG_RS256)},
     {"jwk_ec_alg_es384_allows_es384", 1, "alg", "\"ES384\"", NULL, ALG_BIT(RR_ALG_ES384)},
     {"jwk_use_sig_loads", 1, "use", "\"sig\"", NULL, ALG_BIT(RR_ALG_ES384)},
@@ -465,9 +468,8 @@ static void jwks_skips_and_counts_keys_it_cannot_use(void **state)
     json_object_set_new(enc, "use", json_string("enc"));
     json_object_set_new(ps, "alg", json_string("PS256"));
     tmpfile_path(path, sizeof(path), "skips.json");
-    write_jwks(path, json_pack("[o,o,o,{s:s,s:s,s:s},{s:s,s:s}]", fixture_jwk(1), enc, ps,
-                               "kty", "OKP", "crv", "Ed25519", "x", "AAAA", "kty", "oct", "k",
-                               "AAAA"));
+    write_jwks(path, json_pack("[o,o,o,{s:s,s:s,s:s},{s:s,s:s}]", fixture_jwk(1), enc, ps, "kty",
+                               "OKP", "crv", "Ed25519", "x", "AAAA", "kty", "oct", "k", "AAAA"));
     ks = rr_keyset_load(&src, err, sizeof(err));
     assert_non_null(ks);
     assert_int_equal(ks->n, 1);
@@ -506,7 +508,7 @@ static void write_secret(const char *path, const char *secret)
 /* Past the kernel's timestamp granularity, so a same-size rewrite differs in mtime. */
 static void tick(void)
 {
-    struct timespec ts = {0, 20 * 1000 * 1000};
+    struct timespec ts = {0, 20000000L};
 
     nanosleep(&ts, NULL);
 }
@@ -516,8 +518,8 @@ static void keyring_reloads_changed_files_and_keeps_old_keys_on_error(void **sta
     (void)state;
     char hmac[512], jwks[512], fix_jwks[512], err[512], want[1024];
     const char *hmacs[1] = {hmac}, *jwkss[1] = {jwks};
-    struct rr_key_sources src = {.hmac_files = hmacs, .n_hmac = 1, .jwks_files = jwkss,
-                                 .n_jwks = 1};
+    struct rr_key_sources src = {
+        .hmac_files = hmacs, .n_hmac = 1, .jwks_files = jwkss, .n_jwks = 1};
     const char *token_a = keyring_str("token_a"), *token_b = keyring_str("token_b");
     struct rr_keyring kr;
     struct rr_keyset *before;
@@ -548,9 +550,9 @@ static void keyring_reloads_changed_files_and_keeps_old_keys_on_error(void **sta
     /* The keyset taken before the swap still works for whoever holds it. */
     {
         json_t *claims = NULL;
-        assert_int_equal(rr_jwt_verify(before, &base_policy, token_a, strlen(token_a), now,
-                                       &claims),
-                         RR_AUTH_OK);
+        assert_int_equal(
+            rr_jwt_verify(before, &base_policy, token_a, strlen(token_a), now, &claims),
+            RR_AUTH_OK);
         json_decref(claims);
         struct rr_keyset *after = rr_keyring_get(&kr);
         assert_true(after->generation > before->generation);
@@ -678,23 +680,24 @@ int main(void)
     if (setup_doc() < 0)
         return 1;
     vectors = json_object_get(doc, "vectors");
-    tests = calloc(N_ELEMS(fixed) + N_ELEMS(pem_cases) + N_ELEMS(load_cases) +
-                       N_ELEMS(jwk_cases) + json_array_size(vectors),
+    tests = calloc(N_ELEMS(fixed) + N_ELEMS(pem_cases) + N_ELEMS(load_cases) + N_ELEMS(jwk_cases) +
+                       json_array_size(vectors),
                    sizeof(*tests));
     if (!tests)
         return 1;
     for (i = 0; i < N_ELEMS(fixed); i++)
         tests[n++] = fixed[i];
     for (i = 0; i < N_ELEMS(pem_cases); i++)
-        tests[n++] = (struct CMUnitTest){pem_cases[i].name, pem_default_alg_by_key_type, NULL,
-                                         NULL, (void *)&pem_cases[i]};
+        tests[n++] = (struct CMUnitTest){pem_cases[i].name, pem_default_alg_by_key_type, NULL, NULL,
+                                         (void *)&pem_cases[i]};
     for (i = 0; i < N_ELEMS(load_cases); i++)
-        tests[n++] = (struct CMUnitTest){load_cases[i].name, load_error_names_file_and_reason,
-                                         NULL, NULL, (void *)&load_cases[i]};
+        tests[n++] = (struct CMUnitTest){load_cases[i].name, load_error_names_file_and_reason, NULL,
+                                         NULL, (void *)&load_cases[i]};
     for (i = 0; i < N_ELEMS(jwk_cases); i++)
         tests[n++] = (struct CMUnitTest){jwk_cases[i].name, jwk_member_rules, NULL, NULL,
                                          (void *)&jwk_cases[i]};
-    json_array_foreach(vectors, i, v) {
+    json_array_foreach(vectors, i, v)
+    {
         tests[n++] = (struct CMUnitTest){json_string_value(json_object_get(v, "name")),
                                          verify_vector, NULL, NULL, v};
     }
