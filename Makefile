@@ -70,6 +70,10 @@ $(BUILD)/asan/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)/.deps
 $(BUILD)/roomrelay-spoa: $(call obj,rel,spoa/main.c $(SPOA_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,rel)
 	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
 
+# The agent again with ASan + UBSan: the integration tests run this one.
+$(BUILD)/asan/roomrelay-spoa: $(call obj,asan,spoa/main.c $(SPOA_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,asan)
+	$(CC) $(SANITIZE) -o $@ $^ $(LIBS)
+
 $(BUILD)/roomrelay-backend: $(call obj,rel,backend/main.c $(BACKEND_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,rel)
 	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
 
@@ -86,13 +90,15 @@ UNIT_DEPS = $(call obj,asan,$(SPOA_SRC) $(BACKEND_SRC) $(LIB_SRC)) $(call LLHTTP
 $(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(UNIT_DEPS)
 	$(CC) $(SANITIZE) -o $@ $^ $(LIBS) -lcmocka
 
-test: all $(UNIT_BINS)
+ASAN_BINS := $(BUILD)/asan/roomrelay-spoa
+
+test: all $(UNIT_BINS) $(ASAN_BINS)
 	@tests/run.sh
 
 unit: $(UNIT_BINS)
 	@tests/run.sh unit
 
-integration: all
+integration: all $(ASAN_BINS)
 	@tests/run.sh integration
 
 run: all

@@ -179,6 +179,24 @@ static int load_hmac(struct key_list *l, const char *path, char *err, size_t err
     return 0;
 }
 
+/* An HMAC secret given as a value (the environment) rather than a file. */
+static int load_hmac_value(struct key_list *l, const char *secret, char *err, size_t errlen)
+{
+    size_t len = strlen(secret);
+    unsigned char *copy = len ? malloc(len) : NULL;
+
+    if (len == 0) {
+        set_err(err, errlen, "--hmac-secret", "empty secret");
+        return -1;
+    }
+    if (!copy || push_key(l, RR_KEY_HMAC, NULL, ALG_BIT(RR_ALG_HS256),
+                          memcpy(copy, secret, len), len, "--hmac-secret") < 0) {
+        set_err(err, errlen, "--hmac-secret", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* What an EVP_PKEY is to us: its kind, and for EC the one algorithm of its curve. */
 static int pkey_kind(EVP_PKEY *pk, enum rr_key_kind *kind, enum rr_jwt_alg *ec_alg, char *why)
 {
@@ -592,6 +610,8 @@ struct rr_keyset *rr_keyset_load(const struct rr_key_sources *src, char *err, si
         snprintf(err, errlen, "keys: out of memory");
         return NULL;
     }
+    if (src->hmac_secret)
+        rc = load_hmac_value(&l, src->hmac_secret, err, errlen);
     for (size_t i = 0; rc == 0 && i < src->n_hmac; i++)
         rc = load_hmac(&l, src->hmac_files[i], err, errlen);
     for (size_t i = 0; rc == 0 && i < src->n_pem; i++)

@@ -49,6 +49,7 @@ struct rr_key {
 
 /* Where keys come from (the command-line flags). */
 struct rr_key_sources {
+    const char *hmac_secret;       /* the secret itself (--hmac-secret / RR_HMAC_SECRET), or NULL */
     const char *const *hmac_files; /* --hmac-secret-file, raw secret, one trailing \n ignored */
     size_t n_hmac;
     const char *const *pem_specs;  /* --pem-key FILE[:ALG,ALG]; FILE holds no ':' */
@@ -58,7 +59,7 @@ struct rr_key_sources {
 };
 
 struct rr_keyset {
-    struct rr_key *keys; /* in configuration order: HMAC files, PEM keys, JWKS keys */
+    struct rr_key *keys; /* in configuration order: HMAC secret, HMAC files, PEM keys, JWKS keys */
     size_t n;
     uint64_t generation; /* changes on every successful reload; token caches key on it */
     int refcnt;          /* atomic */

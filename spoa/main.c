@@ -29,7 +29,7 @@ static struct rr_keyring keyring;
 
 static struct {
     struct rr_strlist hmac_files, pem_keys, jwks_files;
-    const char *issuer, *audience, *metrics_listen, *log_format, *log_level;
+    const char *hmac_secret, *issuer, *audience, *metrics_listen, *log_format, *log_level;
     int64_t leeway, max_token_bytes, key_check_interval;
     bool allow_no_exp;
 } o;
@@ -95,6 +95,9 @@ int main(int argc, char **argv)
          "address for HAProxy's SPOP connections", 0, 0},
         {"threads", RR_OPT_INT, &cfg.threads, "0", "N",
          "worker threads, each with its own event loop (0: one per core)", 0, 256},
+        {"hmac-secret", RR_OPT_STR, &o.hmac_secret, NULL, "SECRET",
+         "HMAC secret itself; allows HS256. Prefer the environment variable: a flag shows in ps",
+         0, 0},
         {"hmac-secret-file", RR_OPT_LIST, &o.hmac_files, NULL, "FILE",
          "HMAC secret (raw bytes, one trailing newline ignored); allows HS256", 0, 0},
         {"pem-key", RR_OPT_LIST, &o.pem_keys, NULL, "FILE[:ALG,...]",
@@ -151,8 +154,9 @@ int main(int argc, char **argv)
         rr_opts_die("--log-format must be text or json, --log-level debug, info, warn or error");
     for (size_t i = 0; i < cfg.claim_vars.n; i++)
         check_var_name(cfg.claim_vars.v[i]);
-    if (o.hmac_files.n + o.pem_keys.n + o.jwks_files.n == 0)
-        rr_opts_die("no keys: give at least one --hmac-secret-file, --pem-key or --jwks");
+    if (!o.hmac_secret && o.hmac_files.n + o.pem_keys.n + o.jwks_files.n == 0)
+        rr_opts_die("no keys: give at least one of --hmac-secret (RR_HMAC_SECRET), "
+                    "--hmac-secret-file, --pem-key or --jwks");
     if (cfg.threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg.threads = n > 0 ? n : 1;
@@ -165,6 +169,7 @@ int main(int argc, char **argv)
     cfg.policy.max_token_bytes = (size_t)o.max_token_bytes;
 
     struct rr_key_sources src = {
+        .hmac_secret = o.hmac_secret,
         .hmac_files = o.hmac_files.v, .n_hmac = o.hmac_files.n,
         .pem_specs = o.pem_keys.v,    .n_pem = o.pem_keys.n,
         .jwks_files = o.jwks_files.v, .n_jwks = o.jwks_files.n,

@@ -17,6 +17,19 @@ import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build")
+# Binaries under test: the ASan + UBSan builds when present (make test builds
+# them), so that a memory error on any path a test walks fails that test.
+ASAN_BUILD = os.path.join(BUILD, "asan")
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=86",
+}
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def binary(name):
+    asan = os.path.join(ASAN_BUILD, name)
+    return asan if os.path.exists(asan) else os.path.join(BUILD, name)
 HAPROXY_DIR = os.path.join(ROOT, "haproxy")
 
 _procs = []
@@ -79,6 +92,7 @@ class Proc:
         self.log_path = os.path.join(tmpdir(), name + ".log")
         self.log = open(self.log_path, "wb")
         full_env = dict(os.environ)
+        full_env.update(SANITIZER_ENV)
         full_env.update(env or {})
         self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                   env=full_env, cwd=cwd or ROOT)
@@ -96,6 +110,8 @@ class Proc:
         self.p.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Stops the process and returns its exit status; raises if a
+        sanitizer reported anything during its life."""
         if self.p.poll() is None:
             self.p.send_signal(sig)
             try:
@@ -103,19 +119,28 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+        self.assert_clean()
         return self.p.returncode
 
     def wait_exit(self, timeout=10):
-        return self.p.wait(timeout)
+        rc = self.p.wait(timeout)
+        self.assert_clean()
+        return rc
+
+    def assert_clean(self):
+        out = self.output()
+        for mark in SANITIZER_MARKS:
+            if mark in out:
+                raise AssertionError(f"{self.name}: sanitizer report:\n{out[-6000:]}")
 
 
-def start_agent(args, port=None, metrics_port=None):
+def start_agent(args, port=None, metrics_port=None, env=None):
     port = port or free_port()
-    argv = [os.path.join(BUILD, "roomrelay-spoa"), "--listen", f"127.0.0.1:{port}",
+    argv = [binary("roomrelay-spoa"), "--listen", f"127.0.0.1:{port}",
             "--threads", "2", "--log-level", "debug"]
     if metrics_port:
         argv += ["--metrics-listen", f"127.0.0.1:{metrics_port}"]
-    proc = Proc("spoa", argv + list(args))
+    proc = Proc("spoa", argv + list(args), env=env)
     proc.port = port
     proc.metrics_port = metrics_port
     wait_for(lambda: port_open(port) or not proc.alive(), what="roomrelay-spoa to listen")

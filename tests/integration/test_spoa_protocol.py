@@ -226,10 +226,30 @@ class GracefulStop(unittest.TestCase):
         self.assertEqual(agent.wait_exit(10), 0)
 
 
+class SecretFromEnvironment(unittest.TestCase):
+    def test_hmac_secret_from_rr_hmac_secret_verifies_tokens(self):
+        secret = "env-secret-" + os.urandom(8).hex()
+        agent = harness.start_agent([], env={"RR_HMAC_SECRET": secret})
+        self.addCleanup(agent.stop)
+        p = S.Peer(agent.port)
+        self.addCleanup(p.close)
+        p.handshake()
+        good = K.jwt.encode(K.claims(sub="env"), secret, algorithm="HS256")
+        bad = K.jwt.encode(K.claims(sub="env"), "other", algorithm="HS256")
+        p.send(S.check_token(1, 1, bearer="Bearer " + good) +
+               S.check_token(2, 1, bearer="Bearer " + bad))
+        answers = {}
+        for _ in range(2):
+            f = p.read_frame()
+            answers[f[2]] = S.parse_actions(f[4])
+        self.assertEqual(answers[1]["sub"], "env")
+        self.assertEqual(answers[2]["auth_err"], "bad_signature")
+
+
 class Configuration(unittest.TestCase):
     def run_agent(self, *args):
         import subprocess
-        return subprocess.run([os.path.join(harness.BUILD, "roomrelay-spoa"), *args],
+        return subprocess.run([harness.binary("roomrelay-spoa"), *args],
                               capture_output=True, text=True, timeout=10)
 
     def test_no_keys_exits_2_with_one_line(self):
@@ -245,7 +265,7 @@ class Configuration(unittest.TestCase):
 
     def test_env_var_is_read_and_flag_beats_it(self):
         import subprocess
-        exe = os.path.join(harness.BUILD, "roomrelay-spoa")
+        exe = harness.binary("roomrelay-spoa")
         env = dict(os.environ, RR_LEEWAY="abc")
         r = subprocess.run([exe, "--threads", "1"], env=env, capture_output=True, text=True,
                            timeout=10)
