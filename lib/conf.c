@@ -123,7 +123,7 @@ static void print_help(const struct rr_opt *opts, const char *prog, const char *
            "print the version and exit");
 }
 
-/* Finds the option a "--name" or "--name=value" argument names. */
+/* Finds the option an argument "--NAME" or "--NAME=VALUE" names. */
 static const struct rr_opt *find_opt(const struct rr_opt *opts, const char *arg, const char **eq)
 {
     const char *name = arg + 2;
