@@ -37,7 +37,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
 
-.PHONY: all deps test unit integration run bench bench-spoa fmt lint clean
+.PHONY: all deps test unit integration run bench bench-spoa fmt lint clean fuzz
 
 all: $(BINS) $(BENCH_BINS)
 
@@ -119,5 +119,31 @@ lint:
 
 clean:
 	rm -rf $(BUILD)
+
+# Fuzzing (not part of `make test`): each tests/fuzz/fuzz_X.c is a libFuzzer
+# target, run for RR_FUZZ_SECONDS (default 60) from its seed corpus
+# tests/fuzz/corpus/fuzz_X/. The modules go into an archive so that a target
+# links only what it uses.
+FUZZ_CC      ?= clang
+RR_FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIB     := $(BUILD)/fuzz/libmodules.a
+
+$(BUILD)/fuzz/obj/%.o: %.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) $(WARN) $(FUZZ_CFLAGS) $(INCS) -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB): $(call obj,fuzz/obj,$(SPOA_SRC) $(LIB_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@RR_FUZZ_SECONDS=$(RR_FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_BINS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

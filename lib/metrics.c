@@ -3,51 +3,12 @@
  */
 #include "lib/metrics.h"
 
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 static const double hist_bounds[RR_HIST_BUCKETS] = {
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
     0.01,    0.025,  0.05,    0.1,    0.25,  1.0,    5.0,
 };
-
-void rr_text_printf(struct rr_text *t, const char *fmt, ...)
-{
-    if (t->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = 1;
-            return;
-        }
-        if (t->p && t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t ncap = t->cap ? t->cap * 2 : 4096;
-        while (ncap < t->len + (size_t)n + 1)
-            ncap *= 2;
-        char *np = realloc(t->p, ncap);
-        if (!np) {
-            t->oom = 1;
-            return;
-        }
-        t->p = np;
-        t->cap = ncap;
-    }
-}
-
-void rr_text_free(struct rr_text *t)
-{
-    free(t->p);
-    t->p = NULL;
-    t->len = t->cap = 0;
-}
 
 void rr_hist_observe_ns(struct rr_hist *h, uint64_t ns)
 {

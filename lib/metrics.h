@@ -11,15 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A growable text buffer for one rendering. */
-struct rr_text {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-void rr_text_printf(struct rr_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void rr_text_free(struct rr_text *t);
+#include "lib/text.h"
 
 #define RR_HIST_BUCKETS 14
 
@@ -43,6 +35,11 @@ void rr_prom_hist(struct rr_text *t, const char *name, const char *help, const s
 static inline void rr_inc(_Atomic uint64_t *c)
 {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static inline void rr_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
 static inline uint64_t rr_load(const _Atomic uint64_t *c)

@@ -11,6 +11,7 @@ pkgs=(
   haproxy redis-server
   python3 python3-websockets python3-jwt python3-cryptography
   wrk curl
+  clang libclang-rt-14-dev clang-format clang-tidy cppcheck
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/auth.h"
 #include "lib/token_pick.h"
 #include "spoa/handler.h"
 #include "spoa/stats.h"
@@ -107,7 +108,7 @@ static void write_accept(struct spop_writer *w, const struct spoa_config *cfg, j
 
     json_t *exp = json_object_get(claims, "exp");
     if (json_is_number(exp)) {
-        d = spop_int64_data((int64_t)json_number_value(exp));
+        d = spop_int64_data(rr_claim_seconds(exp));
         spop_write_set_var(w, SPOP_SCOPE_SESS, "exp", &d);
     } else {
         spop_write_unset_var(w, SPOP_SCOPE_SESS, "exp");
@@ -123,35 +124,15 @@ static void write_accept(struct spop_writer *w, const struct spoa_config *cfg, j
     }
 }
 
-/* Verifies the token, through the cache. A token without a string `sub` is
- * malformed: HAProxy forwards `sub` as the identity. */
+/* Verifies the token through this worker's cache, counting hits and misses. */
 static enum rr_auth_err verify(struct spoa_ctx *ctx, const char *tok, size_t len, json_t **claims)
 {
     const struct spoa_config *cfg = ctx->cfg;
-    if (cfg->policy.max_token_bytes && len > cfg->policy.max_token_bytes)
-        return RR_AUTH_TOO_LARGE;
-
-    struct rr_keyset *ks = rr_keyring_get(cfg->keys);
-    enum rr_auth_err err = RR_AUTH_OK;
-    *claims = rr_token_cache_get(ctx->cache, tok, len, ks->generation, ctx->now);
-    if (*claims) {
-        rr_inc(&spoa_stats.cache_hits);
-    } else {
-        rr_inc(&spoa_stats.cache_misses);
-        err = rr_jwt_verify(ks, &cfg->policy, tok, len, ctx->now, claims);
-        if (err == RR_AUTH_OK && !json_is_string(json_object_get(*claims, "sub"))) {
-            json_decref(*claims);
-            *claims = NULL;
-            err = RR_AUTH_MALFORMED;
-        }
-        if (err == RR_AUTH_OK) {
-            json_t *exp = json_object_get(*claims, "exp");
-            int64_t until = json_is_number(exp) ? (int64_t)json_number_value(exp) + cfg->policy.leeway
-                                                : INT64_MAX;
-            rr_token_cache_put(ctx->cache, tok, len, ks->generation, until, *claims);
-        }
-    }
-    rr_keyset_unref(ks);
+    bool hit = false;
+    enum rr_auth_err err = rr_auth_check(cfg->keys, &cfg->policy, ctx->cache, tok, len, ctx->now,
+                                         claims, &hit);
+    if (err != RR_AUTH_TOO_LARGE)
+        rr_inc(hit ? &spoa_stats.cache_hits : &spoa_stats.cache_misses);
     return err;
 }
 

@@ -13,6 +13,7 @@
 #include "lib/jwt_keys.h"
 #include "lib/log.h"
 #include "spoa/agent.h"
+#include "spoa/handler.h"
 #include "spoa/ops_http.h"
 #include "spoa/spop.h"
 #include "spoa/stats.h"
@@ -47,6 +48,22 @@ static void check_var_name(const char *name)
     for (size_t i = 0; i < sizeof(reserved_vars) / sizeof(*reserved_vars); i++)
         if (strcmp(name, reserved_vars[i]) == 0)
             rr_opts_die("--claim-var: '%s' is set by the agent already", name);
+}
+
+/* The fail-closed answer (auth=false and an unset per claim variable) must
+ * fit in the smallest frame HAProxy may negotiate, or an overflowing answer
+ * could leave a session's earlier verdict in place. */
+static void check_fail_closed_fits(void)
+{
+    uint8_t buf[SPOP_MIN_FRAME_SIZE + SPOP_LEN_PREFIX];
+    struct spop_writer w;
+    spop_writer_init(&w, buf, sizeof(buf));
+    spop_frame_begin(&w, SPOP_FRAME_ACK, SPOP_FLAG_FIN, UINT64_MAX, UINT64_MAX);
+    spoa_check_token_fail_closed(&w, &cfg);
+    if (spop_frame_end(&w) == 0)
+        rr_opts_die("--claim-var: %zu names are too many to unset in one %u-byte SPOP frame; "
+                    "use fewer or shorter names",
+                    cfg.claim_vars.n, SPOP_MIN_FRAME_SIZE);
 }
 
 static void reload_keys(const char *why, bool only_if_changed)
@@ -154,6 +171,7 @@ int main(int argc, char **argv)
         rr_opts_die("--log-format must be text or json, --log-level debug, info, warn or error");
     for (size_t i = 0; i < cfg.claim_vars.n; i++)
         check_var_name(cfg.claim_vars.v[i]);
+    check_fail_closed_fits();
     if (!o.hmac_secret && o.hmac_files.n + o.pem_keys.n + o.jwks_files.n == 0)
         rr_opts_die("no keys: give at least one of --hmac-secret (RR_HMAC_SECRET), "
                     "--hmac-secret-file, --pem-key or --jwks");

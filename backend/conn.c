@@ -1,0 +1,520 @@
+/*
+ * The WebSocket session of one connection: frames in (ws_frame.c's reader),
+ * the client protocol (proto.c) on top, room membership, publish through the
+ * bus, and delivery of room events. Everything a client can get wrong ends
+ * here with an `error` message or a close code, and a count in
+ * roomrelay_rejected_total.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "backend/proto.h"
+#include "backend/server_int.h"
+#include "backend/stats.h"
+#include "lib/log.h"
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Frames a JSON text as one unfragmented text frame in a new buffer. */
+static struct wsbuf *text_frame(const char *text, size_t len)
+{
+    uint8_t hdr[WS_SERVER_HEADER_MAX];
+    size_t hl = ws_frame_header_build(hdr, true, WS_OP_TEXT, false, len);
+    struct wsbuf *b = wsbuf_new(hl + len);
+    if (!b)
+        return NULL;
+    memcpy(b->data, hdr, hl);
+    memcpy(b->data + hl, text, len);
+    return b;
+}
+
+/* Sends one server message built in t to this connection only. */
+static int send_text(struct conn *c, struct rr_text *t)
+{
+    if (t->oom) {
+        rr_text_free(t);
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
+        return -1;
+    }
+    struct wsbuf *b = text_frame(t->p, t->len);
+    rr_text_free(t);
+    if (!b) {
+        conn_close_now(c);
+        return -1;
+    }
+    int rc = conn_queue(c, b);
+    wsbuf_unref(b);
+    return rc;
+}
+
+static int send_error(struct conn *c, const char *code, const char *message, const char *id)
+{
+    struct rr_text t = {0};
+    proto_error(&t, code, message, id && *id ? id : NULL);
+    return send_text(c, &t);
+}
+
+/* ---- membership ---- */
+
+static struct room_member *find_member(struct conn *c, const char *room, size_t len)
+{
+    for (uint16_t i = 0; i < c->n_rooms; i++) {
+        struct room *r = c->rooms[i]->room;
+        if (r->name_len == len && memcmp(r->name, room, len) == 0)
+            return c->rooms[i];
+    }
+    return NULL;
+}
+
+/* Whether the token's `rooms` claim lets this connection into `room`: an
+ * exact name, or a prefix ending in '*'. No claim: every room. */
+bool conn_room_allowed(const struct conn *c, const char *room, size_t len)
+{
+    if (!c->rooms_claim)
+        return true;
+    size_t i;
+    json_t *v;
+    json_array_foreach(c->rooms_claim, i, v)
+    {
+        if (!json_is_string(v))
+            continue;
+        const char *p = json_string_value(v);
+        size_t pl = json_string_length(v);
+        if (pl > 0 && p[pl - 1] == '*') {
+            if (len >= pl - 1 && memcmp(room, p, pl - 1) == 0)
+                return true;
+        } else if (pl == len && memcmp(room, p, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Tells the other members of a small room that sub joined or left. */
+static void announce_member(struct conn *c, struct room *r, bool joined)
+{
+    int64_t max = c->srv->cfg->presence_max_members;
+    if (max <= 0 || r->n_members > (uint64_t)max || r->n_members < 2)
+        return;
+    struct rr_text t = {0};
+    proto_member(&t, r->name, c->sub, joined);
+    if (t.oom) {
+        rr_text_free(&t);
+        return;
+    }
+    struct wsbuf *b = text_frame(t.p, t.len);
+    rr_text_free(&t);
+    if (!b)
+        return;
+    for (uint32_t i = 0; i < r->n_members; i++) {
+        struct conn *o = r->members[i]->conn;
+        if (o != c)
+            conn_queue(o, b);
+    }
+    wsbuf_unref(b);
+}
+
+/* Joins room `name`; returns the membership, or NULL with *why set. */
+static struct room_member *join_room(struct conn *c, const char *name, size_t len,
+                                     const char **why)
+{
+    struct server *s = c->srv;
+    if (c->n_rooms >= s->cfg->max_rooms_per_conn) {
+        *why = "too_many_rooms";
+        return NULL;
+    }
+    if (c->n_rooms == c->cap_rooms) {
+        uint16_t ncap = c->cap_rooms ? (uint16_t)(c->cap_rooms * 2) : 1;
+        struct room_member **nr = realloc(c->rooms, ncap * sizeof(*nr));
+        if (!nr) {
+            *why = "internal_error";
+            return NULL;
+        }
+        c->rooms = nr;
+        c->cap_rooms = ncap;
+    }
+    struct room_member *m = calloc(1, sizeof(*m));
+    struct room *r = m ? room_get(s->rooms, name, len) : NULL;
+    if (!r) {
+        free(m);
+        *why = "internal_error";
+        return NULL;
+    }
+    bool first = r->n_members == 0;
+    int idx = room_add_member(r, m);
+    if (idx < 0) {
+        if (first)
+            room_remove(s->rooms, r);
+        free(m);
+        *why = "internal_error";
+        return NULL;
+    }
+    m->conn = c;
+    m->room = r;
+    m->index = (uint32_t)idx;
+    if (first)
+        s->bus->ops->room_open(s->bus, r);
+    m->last_seq = s->bus->ops->room_seq(s->bus, r);
+    c->rooms[c->n_rooms++] = m;
+    announce_member(c, r, true);
+    return m;
+}
+
+static void leave_room(struct conn *c, uint16_t i)
+{
+    struct server *s = c->srv;
+    struct room_member *m = c->rooms[i];
+    struct room *r = m->room;
+    announce_member(c, r, false);
+    struct room_member *moved = room_remove_member(r, m->index);
+    if (moved)
+        moved->index = m->index;
+    c->rooms[i] = c->rooms[--c->n_rooms];
+    free(m);
+    if (r->n_members == 0) {
+        s->bus->ops->room_close(s->bus, r);
+        room_remove(s->rooms, r);
+    }
+}
+
+/* ---- delivery ---- */
+
+/* A numbered room event from the bus: framed once, queued to every member
+ * that has not had this seq yet. */
+void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, size_t len)
+{
+    (void)srv;
+    rr_inc(&bstats.events);
+    if (r->n_members == 0)
+        return;
+    struct wsbuf *b = text_frame(text, len);
+    if (!b) {
+        rr_error("out of memory framing a message of room %s", r->name);
+        return;
+    }
+    /* conn_queue may close a slow member, which removes it from the room:
+     * walk from the end so the swap-with-last removal skips nobody. */
+    for (uint32_t i = r->n_members; i-- > 0;) {
+        if (i >= r->n_members)
+            continue;
+        struct room_member *m = r->members[i];
+        if (seq <= m->last_seq)
+            continue;
+        m->last_seq = seq;
+        conn_queue(m->conn, b);
+    }
+    wsbuf_unref(b);
+}
+
+/* ---- client messages ---- */
+
+struct publish_ctx {
+    struct conn *c;
+    const char *id;
+};
+
+static void publish_done(void *ctx, uint64_t seq, bool duplicate, const char *err)
+{
+    struct publish_ctx *p = ctx;
+    if (err) {
+        send_error(p->c, err, "the message could not be published", p->id);
+        return;
+    }
+    rr_inc(duplicate ? &bstats.duplicates : &bstats.published);
+    struct rr_text t = {0};
+    proto_ack(&t, p->id, seq);
+    send_text(p->c, &t);
+}
+
+static int on_publish(struct conn *c, struct proto_msg *m)
+{
+    struct server *s = c->srv;
+    char id[129];
+    snprintf(id, sizeof(id), "%.*s", (int)m->id_len, m->id);
+    struct room_member *mem = find_member(c, m->room, m->room_len);
+    if (!mem)
+        return send_error(c, "not_member", "join the room before publishing to it", id);
+    if (!rr_bucket_take(&c->bucket, mono_ns())) {
+        stats_reject(REJ_RATE_LIMITED);
+        if (++c->strikes > s->cfg->rate_limit_strikes) {
+            stats_reject(REJ_RATE_LIMIT_CLOSE);
+            conn_ws_close(c, WS_CLOSE_POLICY, "publish rate limit exceeded");
+            return -1;
+        }
+        return send_error(c, "rate_limited", "too many messages; slow down", id);
+    }
+    c->strikes = 0;
+    struct publish_ctx ctx = {c, id};
+    s->bus->ops->publish(s->bus, mem->room, c->sub, id, m->data, wall_ms(), publish_done, &ctx);
+    return c->state == CONN_WS ? 0 : -1;
+}
+
+static int on_join(struct conn *c, struct proto_msg *m)
+{
+    char room[ROOM_NAME_MAX + 1];
+    snprintf(room, sizeof(room), "%.*s", (int)m->room_len, m->room);
+    if (!conn_room_allowed(c, m->room, m->room_len)) {
+        stats_reject(REJ_FORBIDDEN_ROOM);
+        return send_error(c, "forbidden_room", "your token does not allow this room", NULL);
+    }
+    struct room_member *mem = find_member(c, m->room, m->room_len);
+    if (!mem) {
+        const char *why = NULL;
+        mem = join_room(c, m->room, m->room_len, &why);
+        if (!mem) {
+            if (strcmp(why, "too_many_rooms") == 0)
+                stats_reject(REJ_TOO_MANY_ROOMS);
+            return send_error(c, why, "cannot join the room", NULL);
+        }
+    }
+    uint64_t seq = c->srv->bus->ops->room_seq(c->srv->bus, mem->room);
+    /* Without a history to replay from, a resume is complete only if the
+     * client has seen everything already. */
+    bool complete = !m->has_since || m->since >= seq;
+    struct rr_text t = {0};
+    proto_joined(&t, room, seq, m->has_since ? 0 : -1, complete);
+    return send_text(c, &t);
+}
+
+static int on_leave(struct conn *c, struct proto_msg *m)
+{
+    for (uint16_t i = 0; i < c->n_rooms; i++) {
+        struct room *r = c->rooms[i]->room;
+        if (r->name_len == m->room_len && memcmp(r->name, m->room, m->room_len) == 0) {
+            leave_room(c, i);
+            return 0;
+        }
+    }
+    return send_error(c, "not_member", "not a member of this room", NULL);
+}
+
+static int on_presence(struct conn *c, struct proto_msg *m)
+{
+    struct room_member *mem = find_member(c, m->room, m->room_len);
+    if (!mem)
+        return send_error(c, "not_member", "join the room to see who is in it", NULL);
+    struct room *r = mem->room;
+    struct rr_text t = {0};
+    proto_presence_begin(&t, r->name);
+    for (uint32_t i = 0; i < r->n_members; i++)
+        proto_presence_member(&t, r->members[i]->conn->sub, c->srv->cfg->instance_id);
+    proto_presence_end(&t);
+    return send_text(c, &t);
+}
+
+static int on_text(struct conn *c, const uint8_t *data, size_t len)
+{
+    struct proto_msg m;
+    struct proto_error err;
+    if (proto_parse((const char *)data, len, &m, &err) < 0) {
+        stats_reject(strcmp(err.code, "invalid_room") == 0 ? REJ_BAD_ROOM : REJ_BAD_MESSAGE);
+        return send_error(c, err.code, err.message, err.id);
+    }
+    int rc;
+    switch (m.type) {
+    case PROTO_JOIN:
+        rc = on_join(c, &m);
+        break;
+    case PROTO_LEAVE:
+        rc = on_leave(c, &m);
+        break;
+    case PROTO_PUBLISH:
+        rc = on_publish(c, &m);
+        break;
+    case PROTO_PRESENCE:
+        rc = on_presence(c, &m);
+        break;
+    case PROTO_PING: {
+        struct rr_text t = {0};
+        proto_pong(&t);
+        rc = send_text(c, &t);
+        break;
+    }
+    default:
+        rc = 0;
+    }
+    proto_msg_free(&m);
+    return rc;
+}
+
+/* ---- frames ---- */
+
+static enum reject_reason reject_for(enum ws_err e)
+{
+    switch (ws_err_close_code(e)) {
+    case WS_CLOSE_BAD_DATA:
+        return REJ_BAD_UTF8;
+    case WS_CLOSE_TOO_BIG:
+        return REJ_TOO_BIG;
+    default:
+        return REJ_PROTOCOL_ERROR;
+    }
+}
+
+int ws_session_read(struct conn *c, uint8_t *buf, size_t len)
+{
+    size_t off = 0;
+    while (c->state == CONN_WS) {
+        struct ws_event ev;
+        size_t used = 0;
+        enum ws_ev t = ws_reader_next(c->rd, buf + off, len - off, &used, &ev);
+        off += used;
+        switch (t) {
+        case WS_EV_NONE: {
+            size_t rest = len - off;
+            memcpy(c->pending, buf + off, rest); /* a partial header: < 14 bytes */
+            c->npending = (uint8_t)rest;
+            return 0;
+        }
+        case WS_EV_TEXT:
+            if (ev.rsv1) {
+                /* permessage-deflate is never negotiated yet, so the reader refuses RSV1. */
+                conn_ws_close(c, WS_CLOSE_PROTOCOL, "compressed message");
+                return -1;
+            }
+            if (on_text(c, ev.data, ev.len) < 0)
+                return -1;
+            break;
+        case WS_EV_BINARY:
+            stats_reject(REJ_BINARY);
+            conn_ws_close(c, WS_CLOSE_UNSUPPORTED, "binary frames are not supported");
+            return -1;
+        case WS_EV_PING: {
+            uint8_t f[WS_CONTROL_FRAME_MAX];
+            size_t n = ws_frame_build_control(f, sizeof(f), WS_OP_PONG, ev.data, ev.len);
+            if (n && conn_queue_bytes(c, f, n) < 0)
+                return -1;
+            break;
+        }
+        case WS_EV_PONG:
+            c->awaiting_pong = false;
+            break;
+        case WS_EV_CLOSE: {
+            /* Echo the peer's code (RFC 6455 §5.5.1), then close. */
+            uint16_t code = ev.code == WS_CLOSE_NO_STATUS ? 0 : ev.code;
+            conn_ws_close(c, code, NULL);
+            return -1;
+        }
+        case WS_EV_ERROR:
+            stats_reject(reject_for(ev.err));
+            rr_debug("connection fd=%d sub=%s: %s, closing with %u", c->fd, c->sub,
+                     ws_err_text(ev.err), ev.code);
+            conn_ws_close(c, ev.code, ws_err_text(ev.err));
+            return -1;
+        }
+    }
+    return -1;
+}
+
+/* ---- open, timer, end ---- */
+
+static void arm_timer(struct conn *c, int64_t seconds)
+{
+    ev_timer_stop(c->srv->loop, &c->timer);
+    if (seconds > 0) {
+        ev_timer_set(&c->timer, (double)seconds, 0.0);
+        ev_timer_start(c->srv->loop, &c->timer);
+    }
+}
+
+/* Ping when the client has been quiet for --ping-interval; close when the
+ * pong does not come within --pong-timeout. Any frame counts as a sign of life. */
+void ws_session_timer(struct conn *c)
+{
+    const struct backend_config *cfg = c->srv->cfg;
+    uint64_t now = mono_ns();
+    uint64_t quiet_s = (now - c->last_rx_ns) / 1000000000u;
+    if (c->awaiting_pong) {
+        stats_reject(REJ_PONG_TIMEOUT);
+        rr_debug("connection fd=%d sub=%s: no pong in %llds, closing", c->fd, c->sub,
+                 (long long)cfg->pong_timeout_s);
+        conn_ws_close(c, WS_CLOSE_GOING_AWAY, "ping timeout");
+        return;
+    }
+    if (quiet_s < (uint64_t)cfg->ping_interval_s) {
+        arm_timer(c, cfg->ping_interval_s - (int64_t)quiet_s);
+        return;
+    }
+    uint8_t f[WS_CONTROL_FRAME_MAX];
+    size_t n = ws_frame_build_control(f, sizeof(f), WS_OP_PING, (const uint8_t *)"rr", 2);
+    if (conn_queue_bytes(c, f, n) < 0)
+        return;
+    c->awaiting_pong = true;
+    arm_timer(c, cfg->pong_timeout_s);
+}
+
+int ws_session_open(struct conn *c, const char *room, char *sub, bool deflate)
+{
+    struct server *s = c->srv;
+    const struct backend_config *cfg = s->cfg;
+    c->sub = sub;
+    c->rd = malloc(sizeof(*c->rd));
+    if (!c->rd) {
+        conn_close_now(c);
+        return -1;
+    }
+    ws_reader_init(c->rd, (size_t)cfg->max_message, deflate);
+    c->session = ++s->session_seed * 0x9E3779B97F4A7C15u;
+    if (!*c->sub) {
+        /* --allow-anonymous: the identity is the session. */
+        char *anon = malloc(24);
+        if (!anon) {
+            conn_close_now(c);
+            return -1;
+        }
+        snprintf(anon, 24, "anon-%016" PRIx64, c->session);
+        free(c->sub);
+        c->sub = anon;
+    }
+    c->state = CONN_WS;
+    c->ws_counted = true;
+    s->nws++;
+    rr_inc(&bstats.ws_opened_total);
+    rr_inc(&bstats.ws_open);
+    rr_bucket_init(&c->bucket, (double)cfg->publish_rate, (double)cfg->publish_burst, mono_ns());
+    c->last_rx_ns = mono_ns();
+    arm_timer(c, cfg->ping_interval_s);
+
+    const char *why = NULL;
+    struct room_member *m = join_room(c, room, strlen(room), &why);
+    if (!m) {
+        conn_ws_close(c, WS_CLOSE_INTERNAL, why);
+        return -1;
+    }
+    char session[17];
+    snprintf(session, sizeof(session), "%016" PRIx64, c->session);
+    struct rr_text t = {0};
+    proto_welcome(&t, cfg->instance_id, session, room, s->bus->ops->room_seq(s->bus, m->room));
+    return send_text(c, &t);
+}
+
+void ws_session_end(struct conn *c)
+{
+    while (c->n_rooms > 0)
+        leave_room(c, (uint16_t)(c->n_rooms - 1));
+    free(c->rooms);
+    c->rooms = NULL;
+    c->cap_rooms = 0;
+    if (c->rd) {
+        ws_reader_free(c->rd);
+        free(c->rd);
+        c->rd = NULL;
+    }
+    free(c->sub);
+    c->sub = NULL;
+    json_decref(c->rooms_claim);
+    c->rooms_claim = NULL;
+    if (c->ws_counted) {
+        c->ws_counted = false;
+        c->srv->nws--;
+        atomic_fetch_sub_explicit(&bstats.ws_open, 1, memory_order_relaxed);
+    }
+}

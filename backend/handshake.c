@@ -1,0 +1,119 @@
+/*
+ * The WebSocket upgrade of one connection: ws_handshake.c's decision on the
+ * request, then this server's policies (drain, --max-connections, who the
+ * client is, which rooms it may have), then the 101 and the session.
+ *
+ * Identity, in order: X-RR-Sub (and X-RR-Rooms) set by HAProxy, believed
+ * only from a --trusted-proxy peer; else the client's own token, verified
+ * with the backend's keys; else, with --allow-anonymous, "anon-<session>".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "backend/server_int.h"
+#include "backend/stats.h"
+#include "backend/ws_handshake.h"
+#include "lib/auth.h"
+#include "lib/log.h"
+#include "lib/token_pick.h"
+
+/* The identity HAProxy vouches for, when the peer may vouch. */
+static bool proxy_identity(struct conn *c, const char **sub, json_t **rooms)
+{
+    if (!c->peer_trusted)
+        return false;
+    size_t len;
+    const char *h = http_req_header(c->req, "x-rr-sub", &len);
+    if (!h || len == 0)
+        return false;
+    *sub = h;
+    const char *r = http_req_header(c->req, "x-rr-rooms", &len);
+    if (r && len > 0) {
+        json_t *v = json_loadb(r, len, 0, NULL);
+        if (json_is_array(v))
+            *rooms = v;
+        else
+            json_decref(v);
+    }
+    return true;
+}
+
+int ws_upgrade(struct conn *c)
+{
+    struct server *s = c->srv;
+    const struct backend_config *cfg = s->cfg;
+
+    struct wsh_config wc = {.origins = cfg->origins.v, .n_origins = cfg->origins.n};
+    struct wsh_decision d;
+    enum wsh_err e = wsh_decide(c->req, &wc, &d);
+    if (e != WSH_OK) {
+        char out[512];
+        size_t n = wsh_error_response(e, out, sizeof(out));
+        stats_reject(e == WSH_ERR_ROOM ? REJ_BAD_ROOM : REJ_BAD_HANDSHAKE);
+        if (conn_queue_bytes(c, out, n) < 0)
+            return -1;
+        c->state = CONN_CLOSING;
+        return 0;
+    }
+    if (s->draining)
+        return conn_refuse(c, 503, "draining: reconnect to another server", "Retry-After: 1\r\n",
+                      REJ_DRAINING);
+    if (cfg->max_connections > 0 && s->nws >= (uint64_t)cfg->max_connections)
+        return conn_refuse(c, 503, "too many connections", "Retry-After: 1\r\n",
+                      REJ_MAX_CONNECTIONS);
+
+    const char *sub = NULL;
+    json_t *claims = NULL, *rooms = NULL;
+    if (proxy_identity(c, &sub, &rooms)) {
+        /* HAProxy checked the token; nothing more to verify here. */
+    } else if (cfg->keys) {
+        const char *tok;
+        size_t tlen;
+        enum rr_auth_err ae = RR_AUTH_MISSING;
+        bool hit;
+        if (rr_token_pick(&d.tokens, &tok, &tlen))
+            ae = rr_auth_check(cfg->keys, &cfg->policy, s->token_cache, tok, tlen,
+                               (int64_t)time(NULL), &claims, &hit);
+        if (ae != RR_AUTH_OK) {
+            char hdr[96];
+            snprintf(hdr, sizeof(hdr), "X-RR-Auth-Err: %s\r\n", rr_auth_err_name(ae));
+            return conn_refuse(c, 401, rr_auth_err_name(ae), hdr, REJ_UNAUTHORIZED);
+        }
+        sub = json_string_value(json_object_get(claims, "sub"));
+        json_t *rc = json_object_get(claims, "rooms");
+        if (json_is_array(rc))
+            rooms = json_incref(rc);
+    } else if (cfg->allow_anonymous) {
+        sub = ""; /* ws_session_open names it after the session */
+    } else {
+        return conn_refuse(c, 401, "missing", "X-RR-Auth-Err: missing\r\n", REJ_UNAUTHORIZED);
+    }
+
+    /* The home room must be allowed by the token's rooms claim too. */
+    c->rooms_claim = rooms;
+    int rc;
+    if (rooms && !conn_room_allowed(c, d.room, d.room_len)) {
+        rc = conn_refuse(c, 403, "forbidden_room", NULL, REJ_FORBIDDEN_ROOM);
+    } else {
+        char out[512];
+        size_t n = wsh_accept_response(&d, NULL, out, sizeof(out));
+        char *owned = strdup(sub);
+        rc = owned ? conn_queue_bytes(c, out, n) : -1;
+        if (rc == 0) {
+            /* The request arena (where sub was) is not needed any more: an
+             * open WebSocket keeps only what it uses. */
+            http_req_free(c->req);
+            c->req = NULL;
+            rc = ws_session_open(c, d.room, owned, false);
+        } else {
+            free(owned);
+            if (!owned)
+                conn_close_now(c);
+        }
+    }
+    json_decref(claims);
+    return rc;
+}

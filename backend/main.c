@@ -1,0 +1,316 @@
+/*
+ * roomrelay-backend: the WebSocket room server. This file is the process:
+ * options, keys, the admin token, signals (SIGTERM drains then exits, SIGINT
+ * stops now, SIGHUP reloads keys) and the agent-check port. The server is in
+ * server.c.
+ */
+#include <arpa/inet.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/agent_check.h"
+#include "backend/server.h"
+#include "lib/conf.h"
+#include "lib/jwt_keys.h"
+#include "lib/log.h"
+
+#ifndef RR_VERSION
+#define RR_VERSION "0.1.0"
+#endif
+
+static struct backend_config cfg;
+static struct rr_keyring keyring;
+static struct server *server;
+static bool exiting;
+
+static struct {
+    struct rr_strlist hmac_files, pem_keys, jwks_files, trusted;
+    const char *hmac_secret, *issuer, *audience, *admin_token_file, *redis, *log_format,
+        *log_level;
+    int64_t leeway, max_token_bytes, key_check_interval;
+    bool allow_no_exp;
+} o;
+
+/* "10.0.0.0/8", "::1", "127.0.0.1" -> struct cidr; exits 2 on a bad one. */
+static void parse_cidr(const char *s, struct cidr *out)
+{
+    char addr[64];
+    const char *slash = strchr(s, '/');
+    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+    if (alen >= sizeof(addr))
+        rr_opts_die("--trusted-proxy: '%s' is not an address or CIDR", s);
+    memcpy(addr, s, alen);
+    addr[alen] = '\0';
+    memset(out, 0, sizeof(*out));
+    int max;
+    if (inet_pton(AF_INET, addr, out->addr) == 1) {
+        out->family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
+        out->family = AF_INET6;
+        max = 128;
+    } else {
+        rr_opts_die("--trusted-proxy: '%s' is not an address or CIDR", s);
+    }
+    long bits = max;
+    if (slash) {
+        char *end;
+        bits = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end || bits < 0 || bits > max)
+            rr_opts_die("--trusted-proxy: '%s' has a bad prefix length", s);
+    }
+    out->bits = (uint8_t)bits;
+}
+
+/* The admin token: the file's first line. */
+static const char *read_admin_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        rr_opts_die("--admin-token-file %s: cannot read it", path);
+    static char tok[512];
+    if (!fgets(tok, sizeof(tok), f))
+        tok[0] = '\0';
+    fclose(f);
+    tok[strcspn(tok, "\r\n")] = '\0';
+    if (strlen(tok) < 16)
+        rr_opts_die("--admin-token-file %s: the token must be at least 16 characters", path);
+    return tok;
+}
+
+static void on_exit_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    if (server_connections(server) == 0)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static ev_timer exit_timer;
+
+static void begin_exit(struct ev_loop *loop)
+{
+    if (exiting)
+        return;
+    exiting = true;
+    ev_timer_init(&exit_timer, on_exit_check, 0.05, 0.05);
+    ev_timer_start(loop, &exit_timer);
+}
+
+static void on_sigterm(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    rr_info("SIGTERM: draining, exiting when the last connection is gone (at most %llds)",
+            (long long)cfg.drain_timeout_s);
+    server_drain(server, "SIGTERM");
+    begin_exit(loop);
+}
+
+static void on_sigint(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    rr_info("SIGINT: closing every connection with 1001 and exiting");
+    server_stop(server);
+    begin_exit(loop);
+}
+
+static void reload_keys(const char *why, bool only_if_changed)
+{
+    if (!cfg.keys)
+        return;
+    char err[512];
+    int rc = only_if_changed ? rr_keyring_reload_if_changed(&keyring, err, sizeof(err))
+                             : rr_keyring_reload(&keyring, err, sizeof(err));
+    if (rc > 0)
+        rr_info("keys reloaded (%s)", why);
+    else if (rc < 0)
+        rr_error("keys not reloaded (%s), keeping the previous keys: %s", why, err);
+}
+
+static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    reload_keys("SIGHUP", false);
+}
+
+static void on_key_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    reload_keys("key file changed", true);
+}
+
+int main(int argc, char **argv)
+{
+    static char default_id[64];
+    if (gethostname(default_id, sizeof(default_id) - 1) != 0)
+        snprintf(default_id, sizeof(default_id), "backend");
+
+    const struct rr_opt opts[] = {
+        {"listen", RR_OPT_STR, &cfg.listen, "127.0.0.1:8081", "HOST:PORT",
+         "address for clients (WebSocket on /ws) and the HTTP endpoints", 0, 0},
+        {"instance-id", RR_OPT_STR, &cfg.instance_id, default_id, "ID",
+         "this backend's name: HAProxy's server name for it (default: the host name)", 0, 0},
+        {"redis", RR_OPT_STR, &o.redis, "none", "HOST:PORT|none",
+         "Redis for the cluster; none: a single backend numbering rooms itself", 0, 0},
+        {"admin-token-file", RR_OPT_STR, &o.admin_token_file, NULL, "FILE",
+         "bearer token for POST /admin/drain and /admin/undrain (unset: admin endpoints off)",
+         0, 0},
+        {"agent-check-listen", RR_OPT_STR, &cfg.agent_check_listen, NULL, "HOST:PORT",
+         "answer HAProxy's agent-check here: \"up\" or \"drain\" (unset: off)", 0, 0},
+        {"trusted-proxy", RR_OPT_LIST, &o.trusted, NULL, "CIDR",
+         "peer allowed to send a PROXY header and X-RR-Sub / X-RR-Rooms (HAProxy)", 0, 0},
+        {"require-proxy-protocol", RR_OPT_BOOL, &cfg.require_proxy, "false", NULL,
+         "close connections that do not start with a PROXY header", 0, 0},
+        {"allow-anonymous", RR_OPT_BOOL, &cfg.allow_anonymous, "false", NULL,
+         "without keys or a trusted proxy, accept everyone as anon-<n>", 0, 0},
+        {"hmac-secret", RR_OPT_STR, &o.hmac_secret, NULL, "SECRET",
+         "HMAC secret itself; allows HS256. Prefer the environment variable: a flag shows in ps",
+         0, 0},
+        {"hmac-secret-file", RR_OPT_LIST, &o.hmac_files, NULL, "FILE",
+         "HMAC secret (raw bytes, one trailing newline ignored); allows HS256", 0, 0},
+        {"pem-key", RR_OPT_LIST, &o.pem_keys, NULL, "FILE[:ALG,...]",
+         "RSA or EC public key in PEM, with its allowed algorithms", 0, 0},
+        {"jwks", RR_OPT_LIST, &o.jwks_files, NULL, "FILE", "JWKS file, keys chosen by kid", 0,
+         0},
+        {"issuer", RR_OPT_STR, &o.issuer, NULL, "S", "required `iss` claim", 0, 0},
+        {"audience", RR_OPT_STR, &o.audience, NULL, "S", "required `aud` claim", 0, 0},
+        {"leeway", RR_OPT_INT, &o.leeway, "30", "SECONDS", "clock skew allowed on exp and nbf",
+         0, 86400},
+        {"allow-no-exp", RR_OPT_BOOL, &o.allow_no_exp, "false", NULL,
+         "accept tokens without `exp`", 0, 0},
+        {"max-token-bytes", RR_OPT_INT, &o.max_token_bytes, "8192", "BYTES",
+         "longer tokens are refused", 16, 1 << 20},
+        {"key-check-interval", RR_OPT_INT, &o.key_check_interval, "2", "SECONDS",
+         "how often key files are checked for changes (0: only on SIGHUP)", 0, 3600},
+        {"origin", RR_OPT_LIST, &cfg.origins, NULL, "ORIGIN",
+         "allowed Origin of WebSocket handshakes (unset: any)", 0, 0},
+        {"max-connections", RR_OPT_INT, &cfg.max_connections, "10000", "N",
+         "WebSockets open at once; more get 503 at the handshake (0: no limit)", 0, 10000000},
+        {"max-conns-per-ip", RR_OPT_INT, &cfg.max_conns_per_ip, "0", "N",
+         "connections from one client address (after PROXY); more get 503 (0: no limit)", 0,
+         10000000},
+        {"publish-rate", RR_OPT_INT, &cfg.publish_rate, "50", "MSGS_PER_S",
+         "publishes per second per connection (0: no limit)", 0, 1000000},
+        {"publish-burst", RR_OPT_INT, &cfg.publish_burst, "100", "N",
+         "publishes a connection may send at once above the rate", 1, 1000000},
+        {"rate-limit-strikes", RR_OPT_INT, &cfg.rate_limit_strikes, "20", "N",
+         "publishes refused in a row (error rate_limited) before closing with 1008", 1, 1000000},
+        {"max-message", RR_OPT_INT, &cfg.max_message, "65536", "BYTES",
+         "largest client message after reassembly; larger closes with 1009 (0: no limit)", 0,
+         1 << 30},
+        {"max-rooms-per-conn", RR_OPT_INT, &cfg.max_rooms_per_conn, "16", "N",
+         "rooms one connection may be in", 1, 65535},
+        {"max-backlog", RR_OPT_INT, &cfg.max_backlog, "4194304", "BYTES",
+         "bytes queued for a client that does not read before it is closed with 1008 (0: no "
+         "limit)",
+         0, 1LL << 40},
+        {"max-header-bytes", RR_OPT_INT, &cfg.max_header_bytes, "8192", "BYTES",
+         "HTTP request line and headers; larger gets 431", 1024, 1 << 20},
+        {"handshake-timeout", RR_OPT_INT, &cfg.handshake_timeout_ms, "10000", "MS",
+         "time to send a whole HTTP request (and between keep-alive requests)", 100, 3600000},
+        {"ping-interval", RR_OPT_INT, &cfg.ping_interval_s, "25", "SECONDS",
+         "ping a client that has been quiet this long", 1, 86400},
+        {"pong-timeout", RR_OPT_INT, &cfg.pong_timeout_s, "10", "SECONDS",
+         "close a client that does not answer a ping in this time", 1, 86400},
+        {"presence-max-members", RR_OPT_INT, &cfg.presence_max_members, "100", "N",
+         "send member join/leave events only in rooms up to this size", 0, 1000000},
+        {"dedup-size", RR_OPT_INT, &cfg.dedup_size, "1024", "N",
+         "publish ids remembered per room for de-duplication", 0, 1000000},
+        {"drain-timeout", RR_OPT_INT, &cfg.drain_timeout_s, "60", "SECONDS",
+         "after a drain starts, close the connections left with 1001", 0, 86400},
+        {"drain-rate", RR_OPT_INT, &cfg.drain_rate, "0", "CONNS_PER_S",
+         "connections migrated per second during a drain (0: all at once)", 0, 1000000},
+        {"log-format", RR_OPT_STR, &o.log_format, "text", "text|json", "log line format", 0, 0},
+        {"log-level", RR_OPT_STR, &o.log_level, "info", "LEVEL", "debug, info, warn or error", 0,
+         0},
+        RR_OPT_END,
+    };
+    rr_opts_parse(opts, "roomrelay-backend", RR_VERSION,
+                  "roomrelay-backend: WebSocket room server (RFC 6455) for roomrelay.", argc,
+                  argv);
+    if (rr_log_setup("roomrelay-backend", o.log_format, o.log_level) < 0)
+        rr_opts_die("--log-format must be text or json, --log-level debug, info, warn or error");
+    if (strcmp(o.redis, "none") != 0)
+        rr_opts_die("--redis %s: the Redis bus is not built yet; use --redis none", o.redis);
+
+    cfg.n_trusted = o.trusted.n;
+    cfg.trusted = calloc(o.trusted.n + 1, sizeof(*cfg.trusted));
+    for (size_t i = 0; i < o.trusted.n; i++)
+        parse_cidr(o.trusted.v[i], &cfg.trusted[i]);
+    if (o.admin_token_file)
+        cfg.admin_token = read_admin_token(o.admin_token_file);
+
+    bool have_keys = o.hmac_secret || o.hmac_files.n + o.pem_keys.n + o.jwks_files.n > 0;
+    if (!have_keys && cfg.n_trusted == 0 && !cfg.allow_anonymous)
+        rr_opts_die("no way to know who clients are: give keys (--hmac-secret-file, --pem-key, "
+                    "--jwks), a --trusted-proxy that sets X-RR-Sub, or --allow-anonymous");
+    cfg.policy.issuer = o.issuer;
+    cfg.policy.audience = o.audience;
+    cfg.policy.leeway = o.leeway;
+    cfg.policy.allow_no_exp = o.allow_no_exp;
+    cfg.policy.max_token_bytes = (size_t)o.max_token_bytes;
+    char err[512];
+    if (have_keys) {
+        struct rr_key_sources src = {
+            .hmac_secret = o.hmac_secret,
+            .hmac_files = o.hmac_files.v,
+            .n_hmac = o.hmac_files.n,
+            .pem_specs = o.pem_keys.v,
+            .n_pem = o.pem_keys.n,
+            .jwks_files = o.jwks_files.v,
+            .n_jwks = o.jwks_files.n,
+        };
+        if (rr_keyring_init(&keyring, &src, err, sizeof(err)) < 0)
+            rr_opts_die("%s", err);
+        cfg.keys = &keyring;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    server = server_new(loop, &cfg, err, sizeof(err));
+    if (!server) {
+        rr_error("%s", err);
+        return 1;
+    }
+    if (cfg.agent_check_listen &&
+        agent_check_start(loop, cfg.agent_check_listen, server, err, sizeof(err)) < 0) {
+        rr_error("%s", err);
+        return 1;
+    }
+    rr_info("instance %s listening on %s (WebSocket on /ws)%s", cfg.instance_id, cfg.listen,
+            cfg.keys ? ", verifying tokens" : "");
+
+    ev_signal sig_term, sig_int, sig_hup;
+    ev_signal_init(&sig_term, on_sigterm, SIGTERM);
+    ev_signal_init(&sig_int, on_sigint, SIGINT);
+    ev_signal_init(&sig_hup, on_sighup, SIGHUP);
+    ev_signal_start(loop, &sig_term);
+    ev_signal_start(loop, &sig_int);
+    ev_signal_start(loop, &sig_hup);
+    ev_timer key_timer;
+    if (cfg.keys && o.key_check_interval > 0) {
+        ev_timer_init(&key_timer, on_key_timer, (double)o.key_check_interval,
+                      (double)o.key_check_interval);
+        ev_timer_start(loop, &key_timer);
+    }
+
+    ev_run(loop, 0);
+
+    agent_check_stop(loop);
+    server_free(server);
+    if (cfg.keys)
+        rr_keyring_free(&keyring);
+    free(cfg.trusted);
+    rr_info("stopped");
+    return 0;
+}

@@ -1,0 +1,333 @@
+"""Turns the raw points of bench/spoa.sh into bench/results/spoa.json and
+spoa.md: every figure beside its baselines from the same run, as ratios, and
+one line per aim of the issue saying met or not met, with the numbers.
+
+A point whose load generator saw errors, refusals or non-2xx answers is
+reported as invalid, never as a number, and its ratios are left out.
+
+Usage: /usr/bin/python3 bench/spoa-report.py RAW_DIR OUT_JSON OUT_MD [DOC_MD]
+DOC_MD (docs/benchmarks.md) gets the table between its
+"<!-- spoa-results:begin -->" and "<!-- spoa-results:end -->" lines.
+"""
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+NOISY_CORES = 0.15  # other processes using more than this during a point
+
+AGENT_CASES = [
+    ("hs256_hit", "agent-hs256-hit", "HS256, cache hit (1 token)"),
+    ("hs256_miss", "agent-hs256-miss", "HS256, cache miss (--cache-size 0, unique tokens)"),
+    ("rs256_hit", "agent-rs256-hit", "RS256, cache hit (1 token)"),
+    ("rs256_miss", "agent-rs256-miss", "RS256, cache miss (--cache-size 0, unique tokens)"),
+]
+
+# key, raw name, label, the (b) point of the same algorithm (None for (a) and (b))
+E2E_CASES = [
+    ("a_noauth", "e2e-a-noauth", "(a) no auth", None),
+    ("b_rs256", "e2e-b-rs256", "(b) native jwt_verify RS256", None),
+    ("b_hs256", "e2e-b-hs256", "(b) native jwt_verify HS256", None),
+    ("c_hs256_hit", "e2e-c-hs256-hit", "(c) roomrelay-spoa HS256, cache hit", "b_hs256"),
+    ("c_rs256_hit", "e2e-c-rs256-hit", "(c) roomrelay-spoa RS256, cache hit", "b_rs256"),
+    ("c_hs256_miss", "e2e-c-hs256-miss", "(c) roomrelay-spoa HS256, cache miss", "b_hs256"),
+    ("c_rs256_miss", "e2e-c-rs256-miss", "(c) roomrelay-spoa RS256, cache miss", "b_rs256"),
+]
+
+LIGHT_CASES = [
+    ("a_noauth", "e2e-a-noauth-light", "(a) no auth"),
+    ("b_rs256", "e2e-b-rs256-light", "(b) native jwt_verify RS256"),
+    ("c_rs256_hit", "e2e-c-rs256-hit-light", "(c) roomrelay-spoa RS256, cache hit"),
+    ("c_rs256_miss", "e2e-c-rs256-miss-light", "(c) roomrelay-spoa RS256, cache miss"),
+]
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+        return json.loads(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+def point(raw, name):
+    return load_json(os.path.join(raw, name + ".json")), load_json(
+        os.path.join(raw, name + ".cpu.json")) or {}
+
+
+def agent_point(raw, name):
+    r, cpu = point(raw, name)
+    if r is None:
+        return {"valid": False, "why": "spop-load gave no result", "cpu": cpu}
+    p = dict(r)
+    p["cpu"] = cpu
+    if not r.get("valid"):
+        p["why"] = r.get("first_error") or (
+            f"{r.get('auth_false', 0)} refused, {r.get('errors', 0)} errors")
+        if r.get("auth_true", 0) == 0:
+            p["why"] = "no token accepted: " + p["why"]
+    agent_cpu = cpu.get("agent", 0)
+    p["rps_per_agent_core"] = round(r["rps"] / agent_cpu) if agent_cpu > 0.05 else None
+    return p
+
+
+def wrk_point(raw, name):
+    r, cpu = point(raw, name)
+    if r is None:
+        return {"valid": False, "why": "wrk gave no result", "cpu": cpu}
+    p = dict(r)
+    p["cpu"] = cpu
+    errors = {k: r[k] for k in ("non2xx", "connect_errors", "read_errors", "write_errors",
+                                "timeouts") if r.get(k)}
+    p["valid"] = r.get("requests", 0) > 0 and not errors and cpu.get("exit", 0) == 0
+    if not p["valid"]:
+        p["why"] = ", ".join(f"{v} {k}" for k, v in errors.items()) or "no requests"
+    return p
+
+
+def ratio(num, den):
+    if not num or not den or not num.get("valid") or not den.get("valid"):
+        return None
+    return num, den
+
+
+def rps_ratio(num, den):
+    pair = ratio(num, den)
+    return round(pair[0]["rps"] / pair[1]["rps"], 3) if pair and pair[1]["rps"] else None
+
+
+def p99_ratio(num, den):
+    pair = ratio(num, den)
+    return round(pair[0]["p99_us"] / pair[1]["p99_us"], 3) if pair and pair[1]["p99_us"] else None
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+            model = m.group(1).strip() if m else model
+    except OSError:
+        pass
+
+    def version(cmd, pattern):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=5)
+            m = re.search(pattern, out.stdout + out.stderr)
+            return m.group(1) if m else "unknown"
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "haproxy": version(["haproxy", "-v"], r"HAProxy version (\S+)"),
+        "wrk": version(["wrk", "-v"], r"wrk (\S+)"),
+        "openssl": version(["openssl", "version"], r"OpenSSL (\S+)"),
+    }
+
+
+def fmt_num(v, digits=0):
+    return "–" if v is None else f"{v:,.{digits}f}"
+
+
+def fmt_ratio(v):
+    return "–" if v is None else f"{v:.2f}x"
+
+
+def fmt_cpu(cpu, key):
+    return f"{cpu[key]:.2f}" if key in cpu else "–"
+
+
+def first_cell(p, key):
+    """The first figure of a row, or why the row has none."""
+    if not p.get("valid"):
+        return f"**invalid** ({p.get('why', '?')})"
+    return fmt_num(p[key])
+
+
+def cell(p, key, scale=1.0, digits=0):
+    return fmt_num(p[key] / scale, digits) if p.get("valid") else "–"
+
+
+def aims(e2e, light):
+    out = []
+
+    def line(text, met, detail):
+        out.append({"aim": text, "met": met, "detail": detail})
+
+    for alg in ("hs256", "rs256"):
+        c, b = e2e[f"c_{alg}_hit"], e2e[f"b_{alg}"]
+        r = rps_ratio(c, b)
+        line(f"cache hits, {alg.upper()}: (c) at least as fast as (b)",
+             None if r is None else r >= 1.0,
+             "invalid point" if r is None else
+             f"(c) {c['rps']:,.0f} req/s vs (b) {b['rps']:,.0f} req/s = {r:.2f}x")
+    c, b = e2e["c_rs256_miss"], e2e["b_rs256"]
+    r = rps_ratio(c, b)
+    line("uncached RS256: (c) within 0.8x of (b)", None if r is None else r >= 0.8,
+         "invalid point" if r is None else
+         f"(c) {c['rps']:,.0f} req/s vs (b) {b['rps']:,.0f} req/s = {r:.2f}x")
+
+    def added(label, c, a, where):
+        if not c.get("valid") or not a.get("valid"):
+            line(f"the agent adds under 1 ms at p99 ({label}, {where})", None, "invalid point")
+            return
+        d = (c["p99_us"] - a["p99_us"]) / 1000.0
+        line(f"the agent adds under 1 ms at p99 ({label}, {where})", d < 1.0,
+             f"p99 {c['p99_us'] / 1000:.2f} ms vs (a) {a['p99_us'] / 1000:.2f} ms: "
+             f"{d:+.2f} ms")
+
+    added("RS256 cache hit", light["c_rs256_hit"], light["a_noauth"], "1 connection")
+    added("RS256 cache miss", light["c_rs256_miss"], light["a_noauth"], "1 connection")
+    added("RS256 cache hit", e2e["c_rs256_hit"], e2e["a_noauth"], "saturated")
+    added("RS256 cache miss", e2e["c_rs256_miss"], e2e["a_noauth"], "saturated")
+    return out
+
+
+def markdown(doc):
+    m, prm = doc["machine"], doc["params"]
+    L = []
+    L.append(f"Run {doc['date']} on {m['nproc']} × {m['cpu_model']}, Linux {m['kernel']}, "
+             f"HAProxy {m['haproxy']}, wrk {m['wrk']}, OpenSSL {m['openssl']}.")
+    if prm.get("agent", "build/roomrelay-spoa") != "build/roomrelay-spoa":
+        L.append("")
+        L.append(f"Agent binary: `{prm['agent']}` (RR_BENCH_AGENT), not build/roomrelay-spoa.")
+    L.append("")
+    L.append(f"Agent alone: roomrelay-spoa `--threads 1` on core 0, spop-load on core 1, "
+             f"{prm['spop_connections']} connections × {prm['spop_pipeline']} NOTIFYs in "
+             f"flight, 1 s warmup then {prm['duration_s']} s.")
+    L.append("")
+    L.append("| case | check-token/s | agent CPU (cores) | per agent core | p50 µs | p99 µs "
+             "| p99.9 µs | load CPU | other CPU |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for key, _, label in AGENT_CASES:
+        p = doc["agent_alone"][key]
+        cpu = p.get("cpu", {})
+        L.append(f"| {label} | {first_cell(p, 'rps')} | {fmt_cpu(cpu, 'agent')} | "
+                 f"{fmt_num(p.get('rps_per_agent_core')) if p.get('valid') else '–'} | "
+                 f"{cell(p, 'p50_us', digits=1)} | {cell(p, 'p99_us', digits=1)} | "
+                 f"{cell(p, 'p999_us', digits=1)} | {fmt_cpu(cpu, 'load')} | "
+                 f"{fmt_cpu(cpu, 'other')} |")
+    L.append("")
+    L.append(f"End to end: wrk (1 thread, {prm['wrk_connections']} connections, "
+             f"{prm['duration_s']} s) on core 1 → HAProxy `nbthread 1` on core 0; in (c) "
+             f"the agent (`--threads 1`) shares core 0 with HAProxy. Ratios are req/s "
+             f"(higher is better) and p99 (lower is better) against (a) and against (b) "
+             f"of the same algorithm.")
+    L.append("")
+    L.append("| configuration | req/s | p99 ms | req/s vs (a) | req/s vs (b) | p99 vs (a) "
+             "| p99 vs (b) | HAProxy CPU | agent CPU | other CPU |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for key, _, label, bkey in E2E_CASES:
+        p = doc["end_to_end"][key]
+        r = doc["ratios"].get(key, {})
+        cpu = p.get("cpu", {})
+        base = "1.00x" if p.get("valid") else "–"
+        L.append(f"| {label} | {first_cell(p, 'rps')} | {cell(p, 'p99_us', 1000, 2)} | "
+                 f"{fmt_ratio(r.get('rps_vs_a')) if key != 'a_noauth' else base} | "
+                 f"{fmt_ratio(r.get('rps_vs_b')) if bkey else '–'} | "
+                 f"{fmt_ratio(r.get('p99_vs_a')) if key != 'a_noauth' else base} | "
+                 f"{fmt_ratio(r.get('p99_vs_b')) if bkey else '–'} | "
+                 f"{fmt_cpu(cpu, 'haproxy')} | "
+                 f"{fmt_cpu(cpu, 'agent') if key.startswith('c_') else '–'} | "
+                 f"{fmt_cpu(cpu, 'other')} |")
+    L.append("")
+    L.append(f"Light load: the same, with 1 connection for {prm['light_duration_s']} s "
+             f"(latency without queueing).")
+    L.append("")
+    L.append("| configuration | req/s | p50 µs | p99 µs | p99 added vs (a) | other CPU |")
+    L.append("|---|---:|---:|---:|---:|---:|")
+    a = doc["light"]["a_noauth"]
+    for key, _, label in LIGHT_CASES:
+        p = doc["light"][key]
+        add = "–"
+        if key != "a_noauth" and p.get("valid") and a.get("valid"):
+            add = f"{(p['p99_us'] - a['p99_us']) / 1000:+.2f} ms"
+        L.append(f"| {label} | {first_cell(p, 'rps')} | {cell(p, 'p50_us')} | {cell(p, 'p99_us')} "
+                 f"| {add} | {fmt_cpu(p.get('cpu', {}), 'other')} |")
+    L.append("")
+    L.append("Aims:")
+    L.append("")
+    for a in doc["aims"]:
+        verdict = {True: "**met**", False: "**not met**", None: "**not measured**"}[a["met"]]
+        L.append(f"- {a['aim']}: {verdict}, {a['detail']}")
+    if doc["noisy_points"]:
+        L.append("")
+        L.append("⚠ Other processes used more than "
+                 f"{NOISY_CORES} of a core during: {', '.join(doc['noisy_points'])}. "
+                 "Those figures are noisy; run again on a quiet machine.")
+    return "\n".join(L) + "\n"
+
+
+def update_doc(path, table):
+    begin, end = "<!-- spoa-results:begin -->", "<!-- spoa-results:end -->"
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        return
+    text = text[:i + len(begin)] + "\n" + table + text[j:]
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main():
+    raw, out_json, out_md = sys.argv[1:4]
+    params = load_json(os.path.join(raw, "params.json")) or {}
+    with open("/proc/loadavg") as f:
+        params["loadavg_after"] = " ".join(f.read().split()[:3])
+
+    agent = {k: agent_point(raw, n) for k, n, _ in AGENT_CASES}
+    e2e = {k: wrk_point(raw, n) for k, n, _, _ in E2E_CASES}
+    light = {k: wrk_point(raw, n) for k, n, _ in LIGHT_CASES}
+
+    ratios = {}
+    for key, _, _, bkey in E2E_CASES:
+        if key == "a_noauth":
+            continue
+        r = {"rps_vs_a": rps_ratio(e2e[key], e2e["a_noauth"]),
+             "p99_vs_a": p99_ratio(e2e[key], e2e["a_noauth"])}
+        if bkey:
+            r["rps_vs_b"] = rps_ratio(e2e[key], e2e[bkey])
+            r["p99_vs_b"] = p99_ratio(e2e[key], e2e[bkey])
+        ratios[key] = r
+
+    noisy = []
+    for group, cases in (("agent alone", agent), ("end to end", e2e), ("light load", light)):
+        for key, p in cases.items():
+            if p.get("cpu", {}).get("other", 0) > NOISY_CORES:
+                noisy.append(f"{group} {key}")
+
+    doc = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "params": params,
+        "agent_alone": agent,
+        "end_to_end": e2e,
+        "light": light,
+        "ratios": ratios,
+        "noisy_points": noisy,
+    }
+    doc["aims"] = aims(e2e, light)
+    table = markdown(doc)
+
+    with open(out_json, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    with open(out_md, "w") as f:
+        f.write("# roomrelay-spoa benchmark (`make bench-spoa`)\n\n" + table)
+    if len(sys.argv) > 4:
+        update_doc(sys.argv[4], table)
+
+
+if __name__ == "__main__":
+    main()
