@@ -37,7 +37,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
 
-.PHONY: all deps test unit integration run bench bench-spoa fmt lint clean fuzz
+.PHONY: all deps test unit integration conformance run bench bench-spoa fmt lint clean fuzz
 
 all: $(BINS) $(BENCH_BINS)
 
@@ -70,8 +70,11 @@ $(BUILD)/asan/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)/.deps
 $(BUILD)/roomrelay-spoa: $(call obj,rel,spoa/main.c $(SPOA_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,rel)
 	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
 
-# The agent again with ASan + UBSan: the integration tests run this one.
+# The binaries again with ASan + UBSan: the integration tests run these.
 $(BUILD)/asan/roomrelay-spoa: $(call obj,asan,spoa/main.c $(SPOA_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,asan)
+	$(CC) $(SANITIZE) -o $@ $^ $(LIBS)
+
+$(BUILD)/asan/roomrelay-backend: $(call obj,asan,backend/main.c $(BACKEND_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,asan)
 	$(CC) $(SANITIZE) -o $@ $^ $(LIBS)
 
 $(BUILD)/roomrelay-backend: $(call obj,rel,backend/main.c $(BACKEND_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,rel)
@@ -90,7 +93,7 @@ UNIT_DEPS = $(call obj,asan,$(SPOA_SRC) $(BACKEND_SRC) $(LIB_SRC)) $(call LLHTTP
 $(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(UNIT_DEPS)
 	$(CC) $(SANITIZE) -o $@ $^ $(LIBS) -lcmocka
 
-ASAN_BINS := $(BUILD)/asan/roomrelay-spoa
+ASAN_BINS := $(BUILD)/asan/roomrelay-spoa $(BUILD)/asan/roomrelay-backend
 
 test: all $(UNIT_BINS) $(ASAN_BINS)
 	@tests/run.sh
@@ -100,6 +103,9 @@ unit: $(UNIT_BINS)
 
 integration: all $(ASAN_BINS)
 	@tests/run.sh integration
+
+conformance: all $(ASAN_BINS)
+	@tests/run.sh conformance
 
 run: all
 	@scripts/run.sh

@@ -23,17 +23,34 @@ static int64_t wall_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-/* Frames a JSON text as one unfragmented text frame in a new buffer. */
-static struct wsbuf *text_frame(const char *text, size_t len)
+/* Frames a JSON text as one unfragmented text frame in a new buffer; rsv1
+ * marks it compressed. */
+static struct wsbuf *frame_text(const void *text, size_t len, bool rsv1)
 {
     uint8_t hdr[WS_SERVER_HEADER_MAX];
-    size_t hl = ws_frame_header_build(hdr, true, WS_OP_TEXT, false, len);
+    size_t hl = ws_frame_header_build(hdr, true, WS_OP_TEXT, rsv1, len);
     struct wsbuf *b = wsbuf_new(hl + len);
     if (!b)
         return NULL;
     memcpy(b->data, hdr, hl);
     memcpy(b->data + hl, text, len);
     return b;
+}
+
+static struct wsbuf *text_frame(const char *text, size_t len)
+{
+    return frame_text(text, len, false);
+}
+
+/* The message compressed once for every member that negotiated
+ * permessage-deflate. */
+static struct wsbuf *deflated_frame(struct server *s, const char *text, size_t len)
+{
+    const uint8_t *z;
+    size_t zlen;
+    if (pmd_compress(&s->deflater, (const uint8_t *)text, len, &z, &zlen) < 0)
+        return NULL;
+    return frame_text(z, zlen, true);
 }
 
 /* Sends one server message built in t to this connection only. */
@@ -191,11 +208,12 @@ static void leave_room(struct conn *c, uint16_t i)
  * that has not had this seq yet. */
 void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, size_t len)
 {
-    (void)srv;
+    struct server *s = srv;
     rr_inc(&bstats.events);
     if (r->n_members == 0)
         return;
     struct wsbuf *b = text_frame(text, len);
+    struct wsbuf *z = NULL; /* made when the first deflate member needs it */
     if (!b) {
         rr_error("out of memory framing a message of room %s", r->name);
         return;
@@ -209,9 +227,13 @@ void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, 
         if (seq <= m->last_seq)
             continue;
         m->last_seq = seq;
-        conn_queue(m->conn, b);
+        if (m->conn->pmd && !z)
+            z = deflated_frame(s, text, len);
+        conn_queue(m->conn, m->conn->pmd && z ? z : b);
     }
     wsbuf_unref(b);
+    if (z)
+        wsbuf_unref(z);
 }
 
 /* ---- client messages ---- */
@@ -347,6 +369,36 @@ static int on_text(struct conn *c, const uint8_t *data, size_t len)
 
 /* ---- frames ---- */
 
+/* A text message compressed with permessage-deflate: --max-message limits
+ * what it inflates to, and the inflated text must be UTF-8. */
+static int on_compressed_text(struct conn *c, const uint8_t *data, size_t len)
+{
+    struct server *s = c->srv;
+    size_t cap = (size_t)(s->cfg->max_message > 0 ? s->cfg->max_message : 1 << 24);
+    size_t n = 0;
+    switch (pmd_inflate(c->pmd, data, len, s->inflate_buf, cap, &n)) {
+    case PMD_OK:
+        break;
+    case PMD_TOO_BIG:
+        stats_reject(REJ_TOO_BIG);
+        conn_ws_close(c, WS_CLOSE_TOO_BIG, "message too big");
+        return -1;
+    case PMD_BAD_DATA:
+        stats_reject(REJ_PROTOCOL_ERROR);
+        conn_ws_close(c, WS_CLOSE_PROTOCOL, "bad compressed data");
+        return -1;
+    case PMD_NO_MEMORY:
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
+        return -1;
+    }
+    if (!ws_utf8_valid(s->inflate_buf, n)) {
+        stats_reject(REJ_BAD_UTF8);
+        conn_ws_close(c, WS_CLOSE_BAD_DATA, "invalid utf-8");
+        return -1;
+    }
+    return on_text(c, s->inflate_buf, n);
+}
+
 static enum reject_reason reject_for(enum ws_err e)
 {
     switch (ws_err_close_code(e)) {
@@ -375,12 +427,8 @@ int ws_session_read(struct conn *c, uint8_t *buf, size_t len)
             return 0;
         }
         case WS_EV_TEXT:
-            if (ev.rsv1) {
-                /* permessage-deflate is never negotiated yet, so the reader refuses RSV1. */
-                conn_ws_close(c, WS_CLOSE_PROTOCOL, "compressed message");
-                return -1;
-            }
-            if (on_text(c, ev.data, ev.len) < 0)
+            if (ev.rsv1 ? on_compressed_text(c, ev.data, ev.len) < 0
+                        : on_text(c, ev.data, ev.len) < 0)
                 return -1;
             break;
         case WS_EV_BINARY:
@@ -451,17 +499,22 @@ void ws_session_timer(struct conn *c)
     arm_timer(c, cfg->pong_timeout_s);
 }
 
-int ws_session_open(struct conn *c, const char *room, char *sub, bool deflate)
+int ws_session_open(struct conn *c, const char *room, char *sub, const struct wsh_deflate *pmd)
 {
     struct server *s = c->srv;
     const struct backend_config *cfg = s->cfg;
     c->sub = sub;
     c->rd = malloc(sizeof(*c->rd));
-    if (!c->rd) {
+    if (pmd)
+        c->pmd = malloc(sizeof(*c->pmd));
+    if (!c->rd || (pmd && !c->pmd)) {
         conn_close_now(c);
         return -1;
     }
-    ws_reader_init(c->rd, (size_t)cfg->max_message, deflate);
+    ws_reader_init(c->rd, (size_t)cfg->max_message, pmd != NULL);
+    if (pmd)
+        pmd_inflater_init(c->pmd, pmd->client_max_window_bits ? pmd->client_max_window_bits : 15,
+                          pmd->client_no_context_takeover);
     c->session = ++s->session_seed * 0x9E3779B97F4A7C15u;
     if (!*c->sub) {
         /* --allow-anonymous: the identity is the session. */
@@ -507,6 +560,11 @@ void ws_session_end(struct conn *c)
         ws_reader_free(c->rd);
         free(c->rd);
         c->rd = NULL;
+    }
+    if (c->pmd) {
+        pmd_inflater_free(c->pmd);
+        free(c->pmd);
+        c->pmd = NULL;
     }
     free(c->sub);
     c->sub = NULL;

@@ -46,7 +46,8 @@ int ws_upgrade(struct conn *c)
     struct server *s = c->srv;
     const struct backend_config *cfg = s->cfg;
 
-    struct wsh_config wc = {.origins = cfg->origins.v, .n_origins = cfg->origins.n};
+    struct wsh_config wc = {
+        .origins = cfg->origins.v, .n_origins = cfg->origins.n, .deflate = cfg->deflate};
     struct wsh_decision d;
     enum wsh_err e = wsh_decide(c->req, &wc, &d);
     if (e != WSH_OK) {
@@ -107,7 +108,7 @@ int ws_upgrade(struct conn *c)
              * open WebSocket keeps only what it uses. */
             http_req_free(c->req);
             c->req = NULL;
-            rc = ws_session_open(c, d.room, owned, false);
+            rc = ws_session_open(c, d.room, owned, d.deflate ? &d.pmd : NULL);
         } else {
             free(owned);
             if (!owned)

@@ -7,7 +7,6 @@
 #include "backend/http_req.h"
 
 #include <llhttp.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +51,6 @@ static int fail(struct http_req *r, enum http_req_err e)
 {
     r->err = e;
     return HPE_USER;
-}
-
-static bool ows(char c)
-{
-    return c == ' ' || c == '\t';
 }
 
 static int on_method_complete(llhttp_t *p)
@@ -106,8 +100,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     return hput(r, at, len);
 }
 
-/* RFC 7230 §3.2.6 token characters. */
-static bool tchar(char c)
+bool http_tchar(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
@@ -121,7 +114,7 @@ static int on_header_field_complete(llhttp_t *p)
 
     r->in_field = false;
     for (size_t i = 0; i < h->name_len; i++) {
-        if (!tchar(h->name[i]))
+        if (!http_tchar(h->name[i]))
             return fail(r, HTTP_REQ_ERR_MALFORMED);
     }
     if (hput(r, "", 1) != 0)
@@ -142,11 +135,11 @@ static int on_header_value_complete(llhttp_t *p)
 {
     struct http_req *r = req_of(p);
     struct http_hdr *h = &r->hdrs[r->nhdrs - 1];
-    while (h->value_len > 0 && ows(h->value[0])) {
+    while (h->value_len > 0 && http_ows(h->value[0])) {
         h->value++;
         h->value_len--;
     }
-    while (h->value_len > 0 && ows(h->value[h->value_len - 1]))
+    while (h->value_len > 0 && http_ows(h->value[h->value_len - 1]))
         h->value_len--;
     if (hput(r, "", 1) != 0)
         return HPE_USER;
@@ -209,7 +202,7 @@ static int on_headers_complete(llhttp_t *p)
     if (te) {
         const char *last = memrchr(te, ',', len);
         last = last ? last + 1 : te;
-        while (ows(*last))
+        while (http_ows(*last))
             last++;
         if (strcasecmp(last, "chunked") != 0) {
             fail(r, HTTP_REQ_ERR_MALFORMED);
@@ -263,8 +256,7 @@ struct http_req *http_req_new(const struct http_limits *lim)
     if (!lim)
         lim = &defaults;
     size_t bytes = 2 * (lim->max_url + 1) + lim->max_head + lim->max_body + 1;
-    struct http_req *r =
-        malloc(sizeof(*r) + lim->max_headers * sizeof(struct http_hdr) + bytes);
+    struct http_req *r = malloc(sizeof(*r) + lim->max_headers * sizeof(struct http_hdr) + bytes);
     if (!r)
         return NULL;
     r->lim = *lim;
@@ -304,8 +296,8 @@ void http_req_reset(struct http_req *r)
 static enum http_req_err from_llhttp(llhttp_errno_t e)
 {
     switch (e) {
-    case HPE_INVALID_METHOD:      /* RFC 7231 §4.1: an unrecognized method is 501 */
-    case HPE_PAUSED_H2_UPGRADE:   /* the HTTP/2 preface */
+    case HPE_INVALID_METHOD:    /* RFC 7231 §4.1: an unrecognized method is 501 */
+    case HPE_PAUSED_H2_UPGRADE: /* the HTTP/2 preface */
         return HTTP_REQ_ERR_METHOD;
     default:
         return HTTP_REQ_ERR_MALFORMED;
@@ -558,18 +550,18 @@ bool http_cookie(const char *hdr, size_t len, const char *name, const char **val
         const char *pe = p;
         while (pe < end && *pe != ';' && *pe != ',')
             pe++;
-        while (p < pe && ows(*p))
+        while (p < pe && http_ows(*p))
             p++;
         const char *eq = memchr(p, '=', (size_t)(pe - p));
         if (eq) {
             const char *ke = eq;
-            while (ke > p && ows(ke[-1]))
+            while (ke > p && http_ows(ke[-1]))
                 ke--;
             if ((size_t)(ke - p) == nlen && memcmp(p, name, nlen) == 0) {
                 const char *v = eq + 1, *ve = pe;
-                while (v < ve && ows(*v))
+                while (v < ve && http_ows(*v))
                     v++;
-                while (ve > v && ows(ve[-1]))
+                while (ve > v && http_ows(ve[-1]))
                     ve--;
                 *val = v;
                 *vlen = (size_t)(ve - v);

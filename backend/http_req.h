@@ -22,7 +22,10 @@ struct http_limits {
     size_t max_body;    /* body after de-chunking: HTTP_REQ_ERR_BODY_TOO_LARGE */
 };
 
-#define HTTP_LIMITS_DEFAULT {.max_head = 8192, .max_headers = 64, .max_url = 2048, .max_body = 4096}
+#define HTTP_LIMITS_DEFAULT                                                                        \
+    {                                                                                              \
+        .max_head = 8192, .max_headers = 64, .max_url = 2048, .max_body = 4096                     \
+    }
 
 enum http_req_status {
     HTTP_REQ_NEED_MORE, /* every byte fed was consumed; feed more */
@@ -32,13 +35,13 @@ enum http_req_status {
 
 enum http_req_err {
     HTTP_REQ_ERR_NONE = 0,
-    HTTP_REQ_ERR_MALFORMED,           /* 400: not HTTP/1.x syntax */
-    HTTP_REQ_ERR_BODY_TOO_LARGE,      /* 413 */
-    HTTP_REQ_ERR_URL_TOO_LONG,        /* 414 */
-    HTTP_REQ_ERR_HEAD_TOO_LARGE,      /* 431 */
-    HTTP_REQ_ERR_TOO_MANY_HEADERS,    /* 431 */
-    HTTP_REQ_ERR_METHOD,              /* 501: not GET, HEAD or POST */
-    HTTP_REQ_ERR_TRANSFER_ENCODING,   /* 501: a transfer coding other than chunked */
+    HTTP_REQ_ERR_MALFORMED,         /* 400: not HTTP/1.x syntax */
+    HTTP_REQ_ERR_BODY_TOO_LARGE,    /* 413 */
+    HTTP_REQ_ERR_URL_TOO_LONG,      /* 414 */
+    HTTP_REQ_ERR_HEAD_TOO_LARGE,    /* 431 */
+    HTTP_REQ_ERR_TOO_MANY_HEADERS,  /* 431 */
+    HTTP_REQ_ERR_METHOD,            /* 501: not GET, HEAD or POST */
+    HTTP_REQ_ERR_TRANSFER_ENCODING, /* 501: a transfer coding other than chunked */
 };
 
 enum http_method { HTTP_M_OTHER, HTTP_M_GET, HTTP_M_HEAD, HTTP_M_POST };
@@ -112,6 +115,13 @@ bool http_cookie(const char *hdr, size_t len, const char *name, const char **val
  * length, or 0 when cap is too small. */
 size_t http_error_response(char *buf, size_t cap, int status, const char *extra_headers,
                            const char *reason);
+
+/* RFC 7230 grammar: a token character (§3.2.6), optional white space (§3.2.3). */
+bool http_tchar(char c);
+static inline bool http_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* The reason phrase of a status code this server sends ("Bad Request"). */
 const char *http_status_text(int status);

@@ -141,7 +141,8 @@ int proto_parse(const char *text, size_t len, struct proto_msg *m, struct proto_
         return fail(err, "bad_request", "A message needs a string type.");
     }
     size_t i = 0;
-    while (i < sizeof(types) / sizeof(types[0]) && strcmp(types[i].name, json_string_value(type)))
+    while (i < sizeof(types) / sizeof(types[0]) &&
+           strcmp(types[i].name, json_string_value(type)) != 0)
         i++;
     if (i == sizeof(types) / sizeof(types[0])) {
         proto_msg_free(m);

@@ -71,7 +71,7 @@ struct room_table *room_table_new(void)
     struct room_table *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    t->buckets = calloc(TABLE_MIN_BUCKETS, sizeof(*t->buckets));
+    t->buckets = calloc(TABLE_MIN_BUCKETS, sizeof(struct room_node *));
     if (!t->buckets) {
         free(t);
         return NULL;
@@ -133,7 +133,7 @@ struct room *room_find(struct room_table *t, const char *name, size_t len)
 static void table_grow(struct room_table *t)
 {
     size_t nb = (t->mask + 1) * 2;
-    struct room_node **buckets = calloc(nb, sizeof(*buckets));
+    struct room_node **buckets = calloc(nb, sizeof(struct room_node *));
     if (!buckets)
         return;
     for (size_t b = 0; b <= t->mask; b++) {
@@ -190,7 +190,7 @@ int room_add_member(struct room *r, struct room_member *m)
         if (r->cap_members >= (uint32_t)INT32_MAX / 2)
             return -1;
         uint32_t ncap = r->cap_members ? r->cap_members * 2 : MEMBERS_MIN;
-        struct room_member **members = realloc(r->members, ncap * sizeof(*members));
+        struct room_member **members = realloc(r->members, ncap * sizeof(struct room_member *));
         if (!members)
             return -1;
         r->members = members;
@@ -325,10 +325,13 @@ int room_dedup_add(struct room *r, const char *sub, const char *id, uint64_t seq
     if (d->n == d->cap) {
         e = d->head;
         dedup_unlink(d, e);
-        d->head = (d->head + 1) % d->cap;
+        if (++d->head == d->cap)
+            d->head = 0;
         d->n--;
     } else {
-        e = (d->head + d->n) % d->cap;
+        e = d->head + d->n;
+        if (e >= d->cap)
+            e -= d->cap;
     }
     struct dedup_entry *x = &d->entries[e];
     size_t key_len = sub_len + 1 + id_len;

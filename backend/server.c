@@ -614,6 +614,14 @@ struct server *server_new(struct ev_loop *loop, const struct backend_config *cfg
     s->per_ip = calloc(1, sizeof(*s->per_ip));
     s->bus = bus_local_new(server_on_event, s, (size_t)cfg->dedup_size);
     s->token_cache = rr_token_cache_new(cfg->keys ? 16384 : 0);
+    if (cfg->deflate) {
+        s->inflate_buf = malloc((size_t)(cfg->max_message > 0 ? cfg->max_message : 1 << 24) + 1);
+        if (!s->inflate_buf || pmd_deflater_init(&s->deflater, (int)cfg->deflate_level) < 0) {
+            snprintf(err, errlen, "out of memory (permessage-deflate)");
+            server_free(s);
+            return NULL;
+        }
+    }
     if (!s->rbuf || !s->rooms || !s->per_ip || !s->bus || (cfg->keys && !s->token_cache)) {
         snprintf(err, errlen, "out of memory");
         server_free(s);
@@ -675,5 +683,7 @@ void server_free(struct server *s)
         free(s->per_ip->slots);
     free(s->per_ip);
     free(s->rbuf);
+    free(s->inflate_buf);
+    pmd_deflater_free(&s->deflater);
     free(s);
 }

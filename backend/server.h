@@ -52,8 +52,8 @@ struct backend_config {
     int64_t presence_max_members;
     int64_t dedup_size;
     int64_t drain_timeout_s;
-    int64_t drain_rate;
-    bool deflate;
+    bool deflate;       /* --permessage-deflate */
+    int64_t deflate_level;
 };
 
 struct server;

@@ -12,9 +12,11 @@
 
 #include "backend/http_req.h"
 #include "backend/outq.h"
+#include "backend/pmd.h"
 #include "backend/server.h"
 #include "backend/stats.h"
 #include "backend/ws_frame.h"
+#include "backend/ws_handshake.h"
 #include "lib/ratelimit.h"
 
 enum conn_state {
@@ -61,6 +63,7 @@ struct conn {
     uint8_t *spill;           /* a partial PROXY header between reads */
     uint16_t nspill;
     struct ws_reader *rd;     /* CONN_WS */
+    struct pmd_inflater *pmd; /* permessage-deflate negotiated: the client's compressor's peer */
     char *sub;
     json_t *rooms_claim;      /* the token's `rooms` claim; NULL: every room allowed */
     uint64_t session;
@@ -92,6 +95,8 @@ struct server {
     uint64_t session_seed;
     uint8_t *rbuf; /* one read buffer for every connection */
     size_t rbuf_cap;
+    struct pmd_deflater deflater; /* --permessage-deflate: compresses each room message once */
+    uint8_t *inflate_buf;         /* inflated client messages, --max-message + 1 bytes */
 };
 
 uint64_t mono_ns(void);
@@ -114,7 +119,7 @@ bool server_ip_trusted(const struct server *s, int family, const uint8_t *ip);
 /* conn.c: the WebSocket session */
 /* Opens the session: takes ownership of sub (malloc'd), joins the home room,
  * sends welcome. c->rooms_claim is set by the caller. */
-int ws_session_open(struct conn *c, const char *room, char *sub, bool deflate);
+int ws_session_open(struct conn *c, const char *room, char *sub, const struct wsh_deflate *pmd);
 bool conn_room_allowed(const struct conn *c, const char *room, size_t len);
 /* Handles the bytes of an open WebSocket. Returns -1 if the connection closed. */
 int ws_session_read(struct conn *c, uint8_t *buf, size_t len);

@@ -26,11 +26,6 @@ static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static bool ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 /* Whether the comma-separated list v holds `want` as one whole item. */
 static bool list_has(const char *v, size_t len, const char *want, bool ignore_case)
 {
@@ -40,9 +35,9 @@ static bool list_has(const char *v, size_t len, const char *want, bool ignore_ca
     while (v < end) {
         const char *comma = memchr(v, ',', (size_t)(end - v));
         const char *ie = comma ? comma : end;
-        while (v < ie && ows(*v))
+        while (v < ie && http_ows(*v))
             v++;
-        while (ie > v && ows(ie[-1]))
+        while (ie > v && http_ows(ie[-1]))
             ie--;
         if ((size_t)(ie - v) == wlen &&
             (ignore_case ? strncasecmp(v, want, wlen) : memcmp(v, want, wlen)) == 0)
@@ -60,7 +55,7 @@ static bool key_valid(const char *k, size_t len)
     if (len != WSH_KEY_LEN || k[22] != '=' || k[23] != '=')
         return false;
     for (size_t i = 0; i < 22; i++) {
-        const char *pos = memchr(b64_alphabet, k[i], 64);
+        const char *pos = k[i] ? strchr(b64_alphabet, k[i]) : NULL;
         if (!pos)
             return false;
         if (i == 21 && ((pos - b64_alphabet) & 0x0f) != 0)
@@ -86,22 +81,16 @@ struct ext_cursor {
     const char *p, *end;
 };
 
-static bool tchar(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 static void skip_ows(struct ext_cursor *c)
 {
-    while (c->p < c->end && ows(*c->p))
+    while (c->p < c->end && http_ows(*c->p))
         c->p++;
 }
 
 static size_t token(struct ext_cursor *c, const char **tok)
 {
     *tok = c->p;
-    while (c->p < c->end && tchar(*c->p))
+    while (c->p < c->end && http_tchar(*c->p))
         c->p++;
     return (size_t)(c->p - *tok);
 }
@@ -209,10 +198,10 @@ static size_t deflate_answer(const struct pmd_offer *o, char *buf, size_t cap)
         snprintf(smwb, sizeof(smwb), "; server_max_window_bits=%u", o->p.server_max_window_bits);
     if (o->cmwb_value)
         snprintf(cmwb, sizeof(cmwb), "; client_max_window_bits=%u", o->p.client_max_window_bits);
-    int n = snprintf(buf, cap, "permessage-deflate%s%s%s%s",
-                     o->p.server_no_context_takeover ? "; server_no_context_takeover" : "",
-                     o->p.client_no_context_takeover ? "; client_no_context_takeover" : "", smwb,
-                     cmwb);
+    int n =
+        snprintf(buf, cap, "permessage-deflate%s%s%s%s",
+                 o->p.server_no_context_takeover ? "; server_no_context_takeover" : "",
+                 o->p.client_no_context_takeover ? "; client_no_context_takeover" : "", smwb, cmwb);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -227,7 +216,8 @@ bool wsh_deflate_negotiate(const char *ext, size_t len, struct wsh_deflate *out,
         size_t nlen = token(&c, &name);
         if (nlen == 0)
             return false;
-        struct pmd_offer o = {.acceptable = nlen == 18 && memcmp(name, "permessage-deflate", 18) == 0};
+        struct pmd_offer o = {.acceptable =
+                                  nlen == 18 && memcmp(name, "permessage-deflate", 18) == 0};
 
         for (;;) {
             skip_ows(&c);
@@ -269,7 +259,8 @@ bool wsh_deflate_negotiate(const char *ext, size_t len, struct wsh_deflate *out,
 
 /* --- the handshake --- */
 
-static bool header_is(struct http_req *r, const char *name, const char *item, bool ignore_case)
+static bool header_is(const struct http_req *r, const char *name, const char *item,
+                      bool ignore_case)
 {
     size_t len;
     const char *v = http_req_header(r, name, &len);
@@ -404,12 +395,13 @@ const char *wsh_err_reason(enum wsh_err e)
 size_t wsh_accept_response(const struct wsh_decision *d, const char *extra_headers, char *buf,
                            size_t cap)
 {
-    int n = snprintf(buf, cap,
-                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s%s%s\r\n",
-                     d->accept, d->subprotocol ? "Sec-WebSocket-Protocol: " WSH_SUBPROTOCOL "\r\n" : "",
-                     d->deflate ? "Sec-WebSocket-Extensions: " : "", d->deflate ? d->extensions : "",
-                     d->deflate ? "\r\n" : "", extra_headers ? extra_headers : "");
+    int n =
+        snprintf(buf, cap,
+                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s%s%s\r\n",
+                 d->accept, d->subprotocol ? "Sec-WebSocket-Protocol: " WSH_SUBPROTOCOL "\r\n" : "",
+                 d->deflate ? "Sec-WebSocket-Extensions: " : "", d->deflate ? d->extensions : "",
+                 d->deflate ? "\r\n" : "", extra_headers ? extra_headers : "");
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 

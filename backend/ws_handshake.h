@@ -54,8 +54,8 @@ struct wsh_decision {
     bool subprotocol;                /* WSH_SUBPROTOCOL selected */
     bool deflate;                    /* permessage-deflate accepted, as in pmd */
     struct wsh_deflate pmd;
-    char extensions[160];            /* Sec-WebSocket-Extensions answer, "" when none */
-    char room[ROOM_NAME_MAX + 1];    /* the home room, decoded */
+    char extensions[160];         /* Sec-WebSocket-Extensions answer, "" when none */
+    char room[ROOM_NAME_MAX + 1]; /* the home room, decoded */
     size_t room_len;
     /* Where the token may be (DESIGN.md §3), pointing into the request: valid
      * until http_req_reset()/http_req_free(). */

@@ -155,11 +155,16 @@ def cell(p, key, scale=1.0, digits=0):
     return fmt_num(p[key] / scale, digits) if p.get("valid") else "–"
 
 
+def is_noisy(*points):
+    return any(p.get("cpu", {}).get("other", 0) > NOISY_CORES for p in points)
+
+
 def aims(e2e, light):
+    """Each aim's verdict; one judged on a noisy point says so."""
     out = []
 
-    def line(text, met, detail):
-        out.append({"aim": text, "met": met, "detail": detail})
+    def line(text, met, detail, *points):
+        out.append({"aim": text, "met": met, "noisy": is_noisy(*points), "detail": detail})
 
     for alg in ("hs256", "rs256"):
         c, b = e2e[f"c_{alg}_hit"], e2e[f"b_{alg}"]
@@ -167,21 +172,22 @@ def aims(e2e, light):
         line(f"cache hits, {alg.upper()}: (c) at least as fast as (b)",
              None if r is None else r >= 1.0,
              "invalid point" if r is None else
-             f"(c) {c['rps']:,.0f} req/s vs (b) {b['rps']:,.0f} req/s = {r:.2f}x")
+             f"(c) {c['rps']:,.0f} req/s vs (b) {b['rps']:,.0f} req/s = {r:.2f}x", c, b)
     c, b = e2e["c_rs256_miss"], e2e["b_rs256"]
     r = rps_ratio(c, b)
     line("uncached RS256: (c) within 0.8x of (b)", None if r is None else r >= 0.8,
          "invalid point" if r is None else
-         f"(c) {c['rps']:,.0f} req/s vs (b) {b['rps']:,.0f} req/s = {r:.2f}x")
+         f"(c) {c['rps']:,.0f} req/s vs (b) {b['rps']:,.0f} req/s = {r:.2f}x", c, b)
 
     def added(label, c, a, where):
         if not c.get("valid") or not a.get("valid"):
-            line(f"the agent adds under 1 ms at p99 ({label}, {where})", None, "invalid point")
+            line(f"the agent adds under 1 ms at p99 ({label}, {where})", None, "invalid point",
+                 c, a)
             return
         d = (c["p99_us"] - a["p99_us"]) / 1000.0
         line(f"the agent adds under 1 ms at p99 ({label}, {where})", d < 1.0,
              f"p99 {c['p99_us'] / 1000:.2f} ms vs (a) {a['p99_us'] / 1000:.2f} ms: "
-             f"{d:+.2f} ms")
+             f"{d:+.2f} ms", c, a)
 
     added("RS256 cache hit", light["c_rs256_hit"], light["a_noauth"], "1 connection")
     added("RS256 cache miss", light["c_rs256_miss"], light["a_noauth"], "1 connection")
@@ -256,6 +262,8 @@ def markdown(doc):
     L.append("")
     for a in doc["aims"]:
         verdict = {True: "**met**", False: "**not met**", None: "**not measured**"}[a["met"]]
+        if a["noisy"] and a["met"] is not None:
+            verdict += " (on a noisy point: do not trust this verdict)"
         L.append(f"- {a['aim']}: {verdict}, {a['detail']}")
     if doc["noisy_points"]:
         L.append("")
@@ -301,11 +309,9 @@ def main():
             r["p99_vs_b"] = p99_ratio(e2e[key], e2e[bkey])
         ratios[key] = r
 
-    noisy = []
-    for group, cases in (("agent alone", agent), ("end to end", e2e), ("light load", light)):
-        for key, p in cases.items():
-            if p.get("cpu", {}).get("other", 0) > NOISY_CORES:
-                noisy.append(f"{group} {key}")
+    noisy = [f"{group} {key}"
+             for group, cases in (("agent alone", agent), ("end to end", e2e), ("light", light))
+             for key, p in cases.items() if is_noisy(p)]
 
     doc = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -10,7 +10,7 @@ pkgs=(
   libcmocka-dev node-llhttp
   haproxy redis-server
   python3 python3-websockets python3-jwt python3-cryptography
-  wrk curl
+  wrk curl chromium
   clang libclang-rt-14-dev clang-format clang-tidy cppcheck
 )
 
@@ -34,4 +34,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   for svc in redis-server haproxy; do
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done
+fi
+
+# Node clients for the interop tests: the exact versions in package-lock.json,
+# installed again only when the lock file is newer than node_modules/.
+cd "$(dirname "$0")/.."
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  echo "deps: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  touch node_modules
 fi

@@ -3,12 +3,12 @@
 # Every suite speaks TAP ("ok N - name" / "not ok N - name"): cmocka programs
 # through CMOCKA_MESSAGE_OUTPUT=TAP, integration tests through tests/integration/tap.py.
 # A suite that exits non-zero without reporting a failure counts as one failure.
-# Usage: tests/run.sh [unit|integration]...
+# Usage: tests/run.sh [unit|integration|conformance]...
 set -u
 cd "$(dirname "$0")/.."
 
 what=("$@")
-[ ${#what[@]} -eq 0 ] && what=(unit integration)
+[ ${#what[@]} -eq 0 ] && what=(unit integration conformance)
 
 PY=/usr/bin/python3
 pass=0
@@ -47,10 +47,10 @@ for w in "${what[@]}"; do
             CMOCKA_MESSAGE_OUTPUT=TAP ASAN_OPTIONS=detect_leaks=1 run_suite "unit/$(basename "$t")" "$t"
         done
         ;;
-    integration)
-        for t in tests/integration/test_*.py; do
+    integration | conformance)
+        for t in tests/"$w"/test_*.py; do
             [ -f "$t" ] || continue
-            run_suite "integration/$(basename "$t" .py)" "$PY" "$t"
+            run_suite "$w/$(basename "$t" .py)" "$PY" "$t"
         done
         ;;
     *)

@@ -149,6 +149,20 @@ def start_agent(args, port=None, metrics_port=None, env=None):
     return proc
 
 
+def start_backend(args=(), port=None, env=None, instance="ws1"):
+    """Starts roomrelay-backend (the ASan build when present) and waits until
+    /health answers."""
+    port = port or free_port()
+    argv = [binary("roomrelay-backend"), "--listen", f"127.0.0.1:{port}",
+            "--instance-id", instance, "--log-level", "debug"] + list(args)
+    proc = Proc("backend-" + instance, argv, env=env)
+    proc.port = port
+    wait_for(lambda: port_open(port) or not proc.alive(), what="roomrelay-backend to listen")
+    if not proc.alive():
+        raise RuntimeError("roomrelay-backend exited:\n" + proc.output())
+    return proc
+
+
 def start_haproxy(spoa_port, cfg=None, extra_env=None):
     """Starts HAProxy with the shipped config (haproxy/haproxy.cfg) and waits
     until it answers and sees the agent up (or not, if spoa_port is closed)."""

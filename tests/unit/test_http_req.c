@@ -27,8 +27,7 @@ static const struct outcome_case {
     {"get_completes", "GET /ws?room=a HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_REQ_COMPLETE, 0},
     {"head_completes", "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_REQ_COMPLETE, 0},
     {"post_with_body_completes",
-     "POST /admin/drain HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", HTTP_REQ_COMPLETE,
-     0},
+     "POST /admin/drain HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", HTTP_REQ_COMPLETE, 0},
     {"http_1_0_completes", "GET / HTTP/1.0\r\n\r\n", HTTP_REQ_COMPLETE, 0},
     {"incomplete_head_needs_more", "GET / HTTP/1.1\r\nHost: x\r\n", HTTP_REQ_NEED_MORE, 0},
     {"incomplete_body_needs_more", "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab",
@@ -51,17 +50,16 @@ static const struct outcome_case {
     {"two_content_lengths_is_400",
      "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", HTTP_REQ_ERROR, 400},
     {"bad_version_is_400", "GET / HTTP/9.9\r\n\r\n", HTTP_REQ_ERROR, 400},
-    {"space_in_header_name_is_400", "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", HTTP_REQ_ERROR,
-     400},
+    {"space_in_header_name_is_400", "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", HTTP_REQ_ERROR, 400},
     {"space_before_colon_is_400", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", HTTP_REQ_ERROR, 400},
     {"chunked_twice_is_400",
      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", HTTP_REQ_ERROR,
      400},
-    {"chunked_any_case_completes",
-     "POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n", HTTP_REQ_COMPLETE, 0},
+    {"chunked_any_case_completes", "POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n",
+     HTTP_REQ_COMPLETE, 0},
     {"missing_target_is_400", "GET HTTP/1.1\r\n\r\n", HTTP_REQ_ERROR, 400},
-    {"tls_client_hello_is_refused", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
-     HTTP_REQ_ERROR, 501},
+    {"tls_client_hello_is_refused", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", HTTP_REQ_ERROR,
+     501},
 };
 
 static void outcome(void **state)
@@ -373,7 +371,7 @@ static void whitespace_padding_counts_against_the_head_limit(void **state)
     int n = sprintf(s, "GET / HTTP/1.1\r\nX-Pad:");
 
     memset(s + n, ' ', 8500);
-    strcpy(s + n + 8500, "x\r\n\r\n");
+    memcpy(s + n + 8500, "x\r\n\r\n", sizeof("x\r\n\r\n"));
     assert_int_equal(feed_str(r, s), HTTP_REQ_ERROR);
     assert_int_equal(http_req_error_status(http_req_error(r)), 431);
     free(s);
@@ -409,7 +407,7 @@ static void body_of_4096_bytes_is_accepted_chunked(void **state)
     size_t len;
 
     memset(s + n, 'b', 4096);
-    strcpy(s + n + 4096, "\r\n0\r\n\r\n");
+    memcpy(s + n + 4096, "\r\n0\r\n\r\n", sizeof("\r\n0\r\n\r\n"));
     assert_int_equal(feed_str(r, s), HTTP_REQ_COMPLETE);
     http_req_body(r, &len);
     assert_int_equal(len, 4096);
@@ -425,7 +423,7 @@ static void chunked_body_over_4096_bytes_is_413(void **state)
     int n = sprintf(s, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1001\r\n");
 
     memset(s + n, 'b', 4097);
-    strcpy(s + n + 4097, "\r\n0\r\n\r\n");
+    memcpy(s + n + 4097, "\r\n0\r\n\r\n", sizeof("\r\n0\r\n\r\n"));
     assert_int_equal(feed_str(r, s), HTTP_REQ_ERROR);
     assert_int_equal(http_req_error(r), HTTP_REQ_ERR_BODY_TOO_LARGE);
     assert_int_equal(http_req_error_status(http_req_error(r)), 413);
@@ -469,16 +467,16 @@ static const struct qarg_case {
     {"qarg_percent_upper_and_lower_hex", "v=%4a%4A", "v", HTTP_QARG_FOUND, "JJ"},
     {"qarg_plus_is_space", "v=a+b", "v", HTTP_QARG_FOUND, "a b"},
     {"qarg_encoded_plus_is_plus", "v=a%2Bb", "v", HTTP_QARG_FOUND, "a+b"},
-    {"qarg_encoded_ampersand_stays_in_value", "v=a%26room%3Dx&room=y", "room",
-     HTTP_QARG_FOUND, "y"},
+    {"qarg_encoded_ampersand_stays_in_value", "v=a%26room%3Dx&room=y", "room", HTTP_QARG_FOUND,
+     "y"},
     {"qarg_key_is_decoded", "r%6Fom=x", "room", HTTP_QARG_FOUND, "x"},
     {"qarg_key_is_case_sensitive", "Room=x", "room", HTTP_QARG_ABSENT, ""},
     {"qarg_truncated_escape_is_malformed", "room=a%4", "room", HTTP_QARG_MALFORMED, ""},
     {"qarg_non_hex_escape_is_malformed", "room=%zz", "room", HTTP_QARG_MALFORMED, ""},
     {"qarg_lone_percent_is_malformed", "room=%", "room", HTTP_QARG_MALFORMED, ""},
     {"qarg_bad_escape_in_other_key_is_ignored", "%zz=1&room=x", "room", HTTP_QARG_FOUND, "x"},
-    {"qarg_value_filling_the_buffer_is_too_long", "v=0123456789abcdef", "v",
-     HTTP_QARG_TOO_LONG, ""},
+    {"qarg_value_filling_the_buffer_is_too_long", "v=0123456789abcdef", "v", HTTP_QARG_TOO_LONG,
+     ""},
     {"qarg_value_one_under_the_buffer_fits", "v=0123456789abcde", "v", HTTP_QARG_FOUND,
      "0123456789abcde"},
 };
@@ -615,9 +613,14 @@ static void error_response_that_does_not_fit_is_0(void **state)
     assert_int_equal(http_error_response(buf, sizeof(buf), 400, NULL, "bad"), 0);
 }
 
-#define TABLE(arr, fn)                                                                             \
-    for (size_t i = 0; i < sizeof(arr) / sizeof(arr[0]); i++)                                      \
-    tests[n++] = (struct CMUnitTest){arr[i].name, fn, NULL, NULL, (void *)&arr[i]}
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Adds one case of a table as a test named after it. */
+static void add(struct CMUnitTest *tests, size_t *n, const char *name, CMUnitTestFunction fn,
+                const void *c)
+{
+    tests[(*n)++] = (struct CMUnitTest){name, fn, NULL, NULL, (void *)c};
+}
 
 int main(void)
 {
@@ -646,16 +649,19 @@ int main(void)
         cmocka_unit_test(error_response_carries_extra_headers),
         cmocka_unit_test(error_response_that_does_not_fit_is_0),
     };
-    struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) + sizeof(outcomes) /
-                                sizeof(outcomes[0]) + sizeof(keepalives) / sizeof(keepalives[0]) +
-                            sizeof(qargs) / sizeof(qargs[0]) + sizeof(cookies) / sizeof(cookies[0])];
+    struct CMUnitTest
+        tests[COUNT(fixed) + COUNT(outcomes) + COUNT(keepalives) + COUNT(qargs) + COUNT(cookies)];
     size_t n = 0;
 
-    TABLE(outcomes, outcome);
-    TABLE(keepalives, keepalive);
-    TABLE(qargs, qarg);
-    TABLE(cookies, cookie);
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+    for (size_t i = 0; i < COUNT(outcomes); i++)
+        add(tests, &n, outcomes[i].name, outcome, &outcomes[i]);
+    for (size_t i = 0; i < COUNT(keepalives); i++)
+        add(tests, &n, keepalives[i].name, keepalive, &keepalives[i]);
+    for (size_t i = 0; i < COUNT(qargs); i++)
+        add(tests, &n, qargs[i].name, qarg, &qargs[i]);
+    for (size_t i = 0; i < COUNT(cookies); i++)
+        add(tests, &n, cookies[i].name, cookie, &cookies[i]);
+    for (size_t i = 0; i < COUNT(fixed); i++)
         tests[n++] = fixed[i];
     return _cmocka_run_group_tests("http_req", tests, n, NULL, NULL);
 }

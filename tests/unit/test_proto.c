@@ -265,70 +265,82 @@ static void parse_uses_only_len_bytes(void **state)
     assert_string_equal(err.code, "bad_json");
 }
 
+/* Checks what t holds, then empties it for the next message. */
+static void expect(struct rr_text *t, const char *want)
+{
+    assert_false(t->oom);
+    assert_int_equal(t->len, strlen(want));
+    assert_string_equal(t->p, want);
+    t->len = 0;
+}
+
 static void server_messages_have_exact_bytes(void **state)
 {
     (void)state;
     struct rr_text t = {0};
-#define EXPECT(call, text)                                                                         \
-    do {                                                                                           \
-        t.len = 0;                                                                                 \
-        call;                                                                                      \
-        assert_false(t.oom);                                                                       \
-        assert_int_equal(t.len, strlen(text));                                                     \
-        assert_string_equal(t.p, text);                                                            \
-    } while (0)
 
-    EXPECT(proto_welcome(&t, "be-1", "s-9", "T42", 7),
-           "{\"type\":\"welcome\",\"instance\":\"be-1\",\"session\":\"s-9\",\"room\":\"T42\","
-           "\"seq\":7}");
-    EXPECT(proto_welcome(&t, "", "", "r", UINT64_MAX),
-           "{\"type\":\"welcome\",\"instance\":\"\",\"session\":\"\",\"room\":\"r\","
-           "\"seq\":18446744073709551615}");
-    EXPECT(proto_joined(&t, "T42", 10, -1, true),
-           "{\"type\":\"joined\",\"room\":\"T42\",\"seq\":10,\"complete\":true}");
-    EXPECT(proto_joined(&t, "T42", 10, 0, false),
-           "{\"type\":\"joined\",\"room\":\"T42\",\"seq\":10,\"recovered\":0,\"complete\":false}");
-    EXPECT(proto_joined(&t, "T42", 0, 250, true),
-           "{\"type\":\"joined\",\"room\":\"T42\",\"seq\":0,\"recovered\":250,\"complete\":true}");
-    EXPECT(proto_left(&t, "T42"), "{\"type\":\"left\",\"room\":\"T42\"}");
-    EXPECT(proto_ack(&t, "m-1", 12), "{\"type\":\"ack\",\"id\":\"m-1\",\"seq\":12}");
-    EXPECT(proto_member(&t, "T42", "alice", true),
-           "{\"type\":\"member\",\"room\":\"T42\",\"sub\":\"alice\",\"event\":\"join\"}");
-    EXPECT(proto_member(&t, "T42", "alice", false),
-           "{\"type\":\"member\",\"room\":\"T42\",\"sub\":\"alice\",\"event\":\"leave\"}");
-    EXPECT(proto_error(&t, "invalid_room", "Bad room.", NULL),
-           "{\"type\":\"error\",\"code\":\"invalid_room\",\"message\":\"Bad room.\"}");
-    EXPECT(proto_error(&t, "invalid_room", "Bad room.", ""),
-           "{\"type\":\"error\",\"code\":\"invalid_room\",\"message\":\"Bad room.\"}");
-    EXPECT(
-        proto_error(&t, "rate_limited", "Slow down.", "m1"),
-        "{\"type\":\"error\",\"code\":\"rate_limited\",\"message\":\"Slow down.\",\"id\":\"m1\"}");
-    EXPECT(proto_migrate(&t, 1500, "drain"),
-           "{\"type\":\"migrate\",\"reconnect_after_ms\":1500,\"reason\":\"drain\"}");
-    EXPECT(proto_migrate(&t, 0, "owner_moved"),
-           "{\"type\":\"migrate\",\"reconnect_after_ms\":0,\"reason\":\"owner_moved\"}");
-    EXPECT(proto_pong(&t), "{\"type\":\"pong\"}");
-    EXPECT(proto_presence_begin(&t, "T42");
-           proto_presence_end(&t), "{\"type\":\"presence\",\"room\":\"T42\",\"members\":[]}");
-    EXPECT(proto_presence_begin(&t, "T42"); proto_presence_member(&t, "alice", "be-1");
-           proto_presence_end(&t),
-           "{\"type\":\"presence\",\"room\":\"T42\",\"members\":[{\"sub\":\"alice\","
-           "\"instance\":\"be-1\"}]}");
-    EXPECT(proto_presence_begin(&t, "T42"); proto_presence_member(&t, "alice", "be-1");
-           proto_presence_member(&t, "bob", "be-2"); proto_presence_member(&t, "[", "[");
-           proto_presence_end(&t),
-           "{\"type\":\"presence\",\"room\":\"T42\",\"members\":[{\"sub\":\"alice\","
-           "\"instance\":\"be-1\"},{\"sub\":\"bob\",\"instance\":\"be-2\"},{\"sub\":\"[\","
-           "\"instance\":\"[\"}]}");
+    proto_welcome(&t, "be-1", "s-9", "T42", 7);
+    expect(&t, "{\"type\":\"welcome\",\"instance\":\"be-1\",\"session\":\"s-9\",\"room\":\"T42\","
+               "\"seq\":7}");
+    proto_welcome(&t, "", "", "r", UINT64_MAX);
+    expect(&t, "{\"type\":\"welcome\",\"instance\":\"\",\"session\":\"\",\"room\":\"r\","
+               "\"seq\":18446744073709551615}");
+    proto_joined(&t, "T42", 10, -1, true);
+    expect(&t, "{\"type\":\"joined\",\"room\":\"T42\",\"seq\":10,\"complete\":true}");
+    proto_joined(&t, "T42", 10, 0, false);
+    expect(&t, "{\"type\":\"joined\",\"room\":\"T42\",\"seq\":10,\"recovered\":0,"
+               "\"complete\":false}");
+    proto_joined(&t, "T42", 0, 250, true);
+    expect(&t, "{\"type\":\"joined\",\"room\":\"T42\",\"seq\":0,\"recovered\":250,"
+               "\"complete\":true}");
+    proto_left(&t, "T42");
+    expect(&t, "{\"type\":\"left\",\"room\":\"T42\"}");
+    proto_ack(&t, "m-1", 12);
+    expect(&t, "{\"type\":\"ack\",\"id\":\"m-1\",\"seq\":12}");
+    proto_member(&t, "T42", "alice", true);
+    expect(&t, "{\"type\":\"member\",\"room\":\"T42\",\"sub\":\"alice\",\"event\":\"join\"}");
+    proto_member(&t, "T42", "alice", false);
+    expect(&t, "{\"type\":\"member\",\"room\":\"T42\",\"sub\":\"alice\",\"event\":\"leave\"}");
+    proto_error(&t, "invalid_room", "Bad room.", NULL);
+    expect(&t, "{\"type\":\"error\",\"code\":\"invalid_room\",\"message\":\"Bad room.\"}");
+    proto_error(&t, "invalid_room", "Bad room.", "");
+    expect(&t, "{\"type\":\"error\",\"code\":\"invalid_room\",\"message\":\"Bad room.\"}");
+    proto_error(&t, "rate_limited", "Slow down.", "m1");
+    expect(&t, "{\"type\":\"error\",\"code\":\"rate_limited\",\"message\":\"Slow down.\","
+               "\"id\":\"m1\"}");
+    proto_migrate(&t, 1500, "drain");
+    expect(&t, "{\"type\":\"migrate\",\"reconnect_after_ms\":1500,\"reason\":\"drain\"}");
+    proto_migrate(&t, 0, "owner_moved");
+    expect(&t, "{\"type\":\"migrate\",\"reconnect_after_ms\":0,\"reason\":\"owner_moved\"}");
+    proto_pong(&t);
+    expect(&t, "{\"type\":\"pong\"}");
+
+    proto_presence_begin(&t, "T42");
+    proto_presence_end(&t);
+    expect(&t, "{\"type\":\"presence\",\"room\":\"T42\",\"members\":[]}");
+    proto_presence_begin(&t, "T42");
+    proto_presence_member(&t, "alice", "be-1");
+    proto_presence_end(&t);
+    expect(&t, "{\"type\":\"presence\",\"room\":\"T42\",\"members\":[{\"sub\":\"alice\","
+               "\"instance\":\"be-1\"}]}");
+    proto_presence_begin(&t, "T42");
+    proto_presence_member(&t, "alice", "be-1");
+    proto_presence_member(&t, "bob", "be-2");
+    proto_presence_member(&t, "[", "[");
+    proto_presence_end(&t);
+    expect(&t, "{\"type\":\"presence\",\"room\":\"T42\",\"members\":[{\"sub\":\"alice\","
+               "\"instance\":\"be-1\"},{\"sub\":\"bob\",\"instance\":\"be-2\"},{\"sub\":\"[\","
+               "\"instance\":\"[\"}]}");
+
     json_t *data = json_pack("{s:i,s:[b,n]}", "x", 1, "y", 1);
-    EXPECT(proto_message(&t, "T42", 5, "alice", data, 1700000000123),
-           "{\"type\":\"message\",\"room\":\"T42\",\"seq\":5,\"from\":\"alice\","
-           "\"data\":{\"x\":1,\"y\":[true,null]},\"ts\":1700000000123}");
-    EXPECT(proto_message_head(&t, "T42"), "{\"type\":\"message\",\"room\":\"T42\",\"seq\":");
-    EXPECT(proto_message_tail(&t, "alice", data, -3),
-           ",\"from\":\"alice\",\"data\":{\"x\":1,\"y\":[true,null]},\"ts\":-3}");
+    proto_message(&t, "T42", 5, "alice", data, 1700000000123);
+    expect(&t, "{\"type\":\"message\",\"room\":\"T42\",\"seq\":5,\"from\":\"alice\","
+               "\"data\":{\"x\":1,\"y\":[true,null]},\"ts\":1700000000123}");
+    proto_message_head(&t, "T42");
+    expect(&t, "{\"type\":\"message\",\"room\":\"T42\",\"seq\":");
+    proto_message_tail(&t, "alice", data, -3);
+    expect(&t, ",\"from\":\"alice\",\"data\":{\"x\":1,\"y\":[true,null]},\"ts\":-3}");
     json_decref(data);
-#undef EXPECT
     rr_text_free(&t);
 }
 
