@@ -150,7 +150,7 @@ static struct room_member *join_room(struct conn *c, const char *name, size_t le
     }
     if (c->n_rooms == c->cap_rooms) {
         uint16_t ncap = c->cap_rooms ? (uint16_t)(c->cap_rooms * 2) : 1;
-        struct room_member **nr = realloc(c->rooms, ncap * sizeof(*nr));
+        struct room_member **nr = realloc(c->rooms, ncap * sizeof(struct room_member *));
         if (!nr) {
             *why = "internal_error";
             return NULL;

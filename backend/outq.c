@@ -37,7 +37,7 @@ void outq_init(struct outq *q)
 static int outq_grow(struct outq *q)
 {
     uint32_t ncap = q->cap * 2;
-    struct wsbuf **nr = malloc(ncap * sizeof(*nr));
+    struct wsbuf **nr = malloc(ncap * sizeof(struct wsbuf *));
     if (!nr)
         return -1;
     for (uint32_t i = 0; i < q->count; i++)

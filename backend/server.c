@@ -246,13 +246,20 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
 {
     if (c->state == CONN_CLOSING)
         return;
-    uint8_t frame[WS_CONTROL_FRAME_MAX];
-    size_t n = ws_frame_build_close(frame, sizeof(frame), code, reason);
+    c->state = CONN_CLOSING;
     if (code >= 1000 && code < 1016)
         rr_inc(&bstats.closes[code - 1000]);
-    if (n > 0)
-        conn_queue_bytes(c, frame, n);
-    c->state = CONN_CLOSING;
+    /* Queued past the backlog limit and without closing on failure: the
+     * connection ends at the latest when the timer below fires. */
+    uint8_t frame[WS_CONTROL_FRAME_MAX];
+    size_t n = ws_frame_build_close(frame, sizeof(frame), code, reason);
+    struct wsbuf *b = n ? wsbuf_new(n) : NULL;
+    if (b) {
+        memcpy(b->data, frame, n);
+        if (outq_push(&c->outq, b) == 0)
+            mark_dirty(c);
+        wsbuf_unref(b);
+    }
     /* Give the peer a moment to read the close frame, no more. */
     ev_timer_stop(c->srv->loop, &c->timer);
     ev_timer_set(&c->timer, 2.0, 0.0);
@@ -493,7 +500,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
     (void)revents;
     struct server *s = io->data;
     for (;;) {
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {0};
         socklen_t sl = sizeof(ss);
         int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {

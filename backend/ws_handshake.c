@@ -159,7 +159,6 @@ static void offer_param(struct pmd_offer *o, const char *name, size_t nlen, cons
 
     if (IS("server_no_context_takeover")) {
         seen = &o->has_snct;
-        o->p.server_no_context_takeover = true;
         if (vlen >= 0)
             o->acceptable = false;
     } else if (IS("client_no_context_takeover")) {
@@ -169,9 +168,7 @@ static void offer_param(struct pmd_offer *o, const char *name, size_t nlen, cons
             o->acceptable = false;
     } else if (IS("server_max_window_bits")) {
         seen = &o->has_smwb;
-        o->p.server_max_window_bits = vlen > 0 ? window_bits(val, vlen) : 0;
-        /* zlib has no raw deflate with a 256-byte window: decline rather than overrun it */
-        if (o->p.server_max_window_bits < 9)
+        if (vlen <= 0 || window_bits(val, vlen) != 15)
             o->acceptable = false;
     } else if (IS("client_max_window_bits")) {
         seen = &o->has_cmwb;
@@ -193,15 +190,14 @@ static void offer_param(struct pmd_offer *o, const char *name, size_t nlen, cons
 
 static size_t deflate_answer(const struct pmd_offer *o, char *buf, size_t cap)
 {
-    char smwb[32] = "", cmwb[32] = "";
-    if (o->has_smwb)
-        snprintf(smwb, sizeof(smwb), "; server_max_window_bits=%u", o->p.server_max_window_bits);
+    char cmwb[32] = "";
     if (o->cmwb_value)
         snprintf(cmwb, sizeof(cmwb), "; client_max_window_bits=%u", o->p.client_max_window_bits);
-    int n =
-        snprintf(buf, cap, "permessage-deflate%s%s%s%s",
-                 o->p.server_no_context_takeover ? "; server_no_context_takeover" : "",
-                 o->p.client_no_context_takeover ? "; client_no_context_takeover" : "", smwb, cmwb);
+    /* server_no_context_takeover unasked is allowed (RFC 7692 §7.1.1.1); an offered
+     * server_max_window_bits (15, the only one accepted) is accepted by echoing it */
+    int n = snprintf(buf, cap, "permessage-deflate; server_no_context_takeover%s%s%s",
+                     o->p.client_no_context_takeover ? "; client_no_context_takeover" : "",
+                     o->has_smwb ? "; server_max_window_bits=15" : "", cmwb);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
@@ -242,8 +238,8 @@ bool wsh_deflate_negotiate(const char *ext, size_t len, struct wsh_deflate *out,
             offer_param(&o, pname, plen, val, vlen);
         }
         if (o.acceptable) {
-            if (!o.has_smwb)
-                o.p.server_max_window_bits = 15;
+            o.p.server_no_context_takeover = true;
+            o.p.server_max_window_bits = 15;
             if (!o.cmwb_value)
                 o.p.client_max_window_bits = 15;
             if (deflate_answer(&o, resp, cap) == 0)

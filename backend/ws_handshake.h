@@ -24,14 +24,17 @@
 struct wsh_config {
     const char *const *origins; /* allowed Origin values, compared ignoring case */
     size_t n_origins;           /* 0: any origin */
-    bool deflate;               /* accept a permessage-deflate offer */
+    bool deflate;               /* accept a permessage-deflate offer (see below) */
 };
 
-/* Negotiated permessage-deflate parameters (RFC 7692 §7.1). */
+/* Negotiated permessage-deflate parameters (RFC 7692 §7.1). The server
+ * compresses a room message once for all its recipients (backend/pmd.h), so
+ * it always answers server_no_context_takeover and uses a 15-bit window:
+ * the first two fields are always true and 15 on an accepted offer. */
 struct wsh_deflate {
-    bool server_no_context_takeover; /* reset our compressor after each message */
+    bool server_no_context_takeover; /* we reset our compressor after each message */
     bool client_no_context_takeover; /* the client resets its compressor after each message */
-    unsigned server_max_window_bits; /* 9..15: the window our compressor may use */
+    unsigned server_max_window_bits; /* the window our compressor uses */
     unsigned client_max_window_bits; /* 8..15: the window the client's compressor uses */
 };
 
@@ -90,8 +93,9 @@ void wsh_accept_key(const char key[WSH_KEY_LEN], char out[WSH_ACCEPT_LEN + 1]);
  * Sec-WebSocket-Extensions value and writes the answer's value into resp
  * (cap >= sizeof(((struct wsh_decision *)0)->extensions)). An offer with an
  * unknown, repeated or out-of-range parameter is declined, not an error (RFC
- * 7692 §5, §7.1); so is server_max_window_bits=8, which zlib cannot produce
- * as raw deflate. Returns false when no offer is acceptable. */
+ * 7692 §5, §7.1); so is one asking server_max_window_bits below 15, which
+ * the shared compressor cannot honour. Returns false when no offer is
+ * acceptable. */
 bool wsh_deflate_negotiate(const char *ext, size_t len, struct wsh_deflate *out, char *resp,
                            size_t cap);
 

@@ -66,6 +66,22 @@ static inline void hist_add(struct hist *h, uint64_t v)
     h->sum += v;
 }
 
+/* Adds every value of `from` to `into`: the histograms of several load
+ * processes, merged by their coordinator. */
+static inline void hist_merge(struct hist *into, const struct hist *from)
+{
+    if (from->count == 0)
+        return;
+    for (unsigned i = 0; i < HIST_BUCKETS; i++)
+        into->n[i] += from->n[i];
+    if (into->count == 0 || from->min < into->min)
+        into->min = from->min;
+    if (from->max > into->max)
+        into->max = from->max;
+    into->count += from->count;
+    into->sum += from->sum;
+}
+
 /* The value at quantile q (0..1): the smallest bucket bound at or below which
  * at least q of the values lie, never above the largest value seen. 0 when empty. */
 static inline uint64_t hist_quantile(const struct hist *h, double q)

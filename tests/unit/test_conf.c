@@ -348,27 +348,27 @@ static void short_h_is_help(void **state)
 
 static const struct hostport_case {
     const char *in;
-    int rc;
     const char *host;
+    int rc;
     uint16_t port;
 } hostport_cases[] = {
-    {"h:1", 0, "h", 1},
-    {"127.0.0.1:8080", 0, "127.0.0.1", 8080},
-    {"[::1]:80", 0, "::1", 80},
-    {"h:0", 0, "h", 0},
-    {"h:65535", 0, "h", 65535},
-    {"h:70000", -1, NULL, 0},
-    {"h:65536", -1, NULL, 0},
-    {"h:-1", -1, NULL, 0},
-    {"h:80x", -1, NULL, 0},
-    {"h:", -1, NULL, 0},
-    {"h", -1, NULL, 0},
-    {":80", -1, NULL, 0},
-    {"[]:80", -1, NULL, 0},
-    {"[::1]80", -1, NULL, 0},
-    {"[::1", -1, NULL, 0},
-    {"", -1, NULL, 0},
-    {"a-host-name-longer-than-the-buffer:80", -1, NULL, 0},
+    {"h:1", "h", 0, 1},
+    {"127.0.0.1:8080", "127.0.0.1", 0, 8080},
+    {"[::1]:80", "::1", 0, 80},
+    {"h:0", "h", 0, 0},
+    {"h:65535", "h", 0, 65535},
+    {"h:70000", NULL, -1, 0},
+    {"h:65536", NULL, -1, 0},
+    {"h:-1", NULL, -1, 0},
+    {"h:80x", NULL, -1, 0},
+    {"h:", NULL, -1, 0},
+    {"h", NULL, -1, 0},
+    {":80", NULL, -1, 0},
+    {"[]:80", NULL, -1, 0},
+    {"[::1]80", NULL, -1, 0},
+    {"[::1", NULL, -1, 0},
+    {"", NULL, -1, 0},
+    {"a-host-name-longer-than-the-buffer:80", NULL, -1, 0},
 };
 
 static void parse_hostport_splits_host_and_port(void **state)

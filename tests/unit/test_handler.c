@@ -841,8 +841,8 @@ static void teardown_all(void)
 /* clang-format off */
 #define CASES(tbl, fn)                                                                             \
     for (size_t i = 0; i < N_ELEMS(tbl); i++)                                                      \
-        tests[n++] = (struct CMUnitTest){tbl[i].name, fn, setup_test, teardown_test,            \
-                                         (void *)&tbl[i]}
+        tests[n++] = (struct CMUnitTest){(tbl)[i].name, (fn), setup_test, teardown_test,        \
+                                         (void *)&(tbl)[i]}
 /* clang-format on */
 
 int main(void)

@@ -195,7 +195,8 @@ static void accept_response_with_protocol_extension_and_extra_headers(void **sta
                                "Connection: Upgrade\r\n"
                                "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
                                "Sec-WebSocket-Protocol: roomrelay.v1\r\n"
-                               "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+                               "Sec-WebSocket-Extensions: permessage-deflate; "
+                               "server_no_context_takeover\r\n"
                                "Set-Cookie: rr_srv=ws1\r\n"
                                "\r\n";
 
@@ -268,6 +269,8 @@ static void proto(void **state)
 
 /* --- permessage-deflate --- */
 
+#define SNCT "permessage-deflate; server_no_context_takeover"
+
 static const struct pmd_case {
     const char *name;
     const char *offer;
@@ -275,36 +278,37 @@ static const struct pmd_case {
     bool snct, cnct;
     unsigned smwb, cmwb;
 } pmds[] = {
-    {"pmd_plain_offer_accepted", "permessage-deflate", "permessage-deflate", false, false, 15, 15},
+    {"pmd_plain_offer_accepted", "permessage-deflate", SNCT, true, false, 15, 15},
+    {"pmd_server_no_context_takeover_offered_is_answered_once",
+     "permessage-deflate; server_no_context_takeover", SNCT, true, false, 15, 15},
     {"pmd_client_max_window_bits_without_value_not_echoed",
-     "permessage-deflate; client_max_window_bits", "permessage-deflate", false, false, 15, 15},
+     "permessage-deflate; client_max_window_bits", SNCT, true, false, 15, 15},
     {"pmd_client_max_window_bits_value_echoed", "permessage-deflate; client_max_window_bits=10",
-     "permessage-deflate; client_max_window_bits=10", false, false, 15, 10},
+     SNCT "; client_max_window_bits=10", true, false, 15, 10},
     {"pmd_client_max_window_bits_8_accepted", "permessage-deflate; client_max_window_bits=8",
-     "permessage-deflate; client_max_window_bits=8", false, false, 15, 8},
+     SNCT "; client_max_window_bits=8", true, false, 15, 8},
     {"pmd_quoted_value_accepted", "permessage-deflate; client_max_window_bits=\"9\"",
-     "permessage-deflate; client_max_window_bits=9", false, false, 15, 9},
-    {"pmd_server_max_window_bits_echoed", "permessage-deflate;server_max_window_bits=12",
-     "permessage-deflate; server_max_window_bits=12", false, false, 12, 15},
-    {"pmd_no_context_takeover_both_ways",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover", true, true, 15,
-     15},
+     SNCT "; client_max_window_bits=9", true, false, 15, 9},
+    {"pmd_client_no_context_takeover_echoed", "permessage-deflate; client_no_context_takeover",
+     SNCT "; client_no_context_takeover", true, true, 15, 15},
+    {"pmd_server_max_window_bits_15_echoed", "permessage-deflate;server_max_window_bits=15",
+     SNCT "; server_max_window_bits=15", true, false, 15, 15},
     {"pmd_all_parameters",
      "permessage-deflate ; client_no_context_takeover ; server_max_window_bits = 15 ; "
      "client_max_window_bits = 11 ; server_no_context_takeover",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-     "server_max_window_bits=15; client_max_window_bits=11",
+     SNCT "; client_no_context_takeover; server_max_window_bits=15; client_max_window_bits=11",
      true, true, 15, 11},
+    {"pmd_server_max_window_bits_below_15_declined",
+     "permessage-deflate; server_max_window_bits=12", NULL, false, false, 0, 0},
     {"pmd_server_max_window_bits_8_declined", "permessage-deflate; server_max_window_bits=8", NULL,
      false, false, 0, 0},
     {"pmd_server_max_window_bits_without_value_declined",
      "permessage-deflate; server_max_window_bits", NULL, false, false, 0, 0},
     {"pmd_window_bits_16_declined", "permessage-deflate; client_max_window_bits=16", NULL, false,
      false, 0, 0},
-    {"pmd_window_bits_7_declined", "permessage-deflate; server_max_window_bits=7", NULL, false,
+    {"pmd_window_bits_7_declined", "permessage-deflate; client_max_window_bits=7", NULL, false,
      false, 0, 0},
-    {"pmd_window_bits_leading_zero_declined", "permessage-deflate; server_max_window_bits=010",
+    {"pmd_window_bits_leading_zero_declined", "permessage-deflate; client_max_window_bits=010",
      NULL, false, false, 0, 0},
     {"pmd_window_bits_long_value_declined",
      "permessage-deflate; client_max_window_bits=\"100000000000\"", NULL, false, false, 0, 0},
@@ -315,13 +319,13 @@ static const struct pmd_case {
     {"pmd_no_context_takeover_with_value_declined",
      "permessage-deflate; server_no_context_takeover=1", NULL, false, false, 0, 0},
     {"pmd_declined_offer_falls_back_to_next",
-     "permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits",
-     "permessage-deflate", false, false, 15, 15},
+     "permessage-deflate; server_max_window_bits=10, permessage-deflate; client_max_window_bits=9",
+     SNCT "; client_max_window_bits=9", true, false, 15, 9},
     {"pmd_first_acceptable_offer_wins",
-     "permessage-deflate; server_max_window_bits=10, permessage-deflate",
-     "permessage-deflate; server_max_window_bits=10", false, false, 10, 15},
+     "permessage-deflate; client_max_window_bits=12, permessage-deflate",
+     SNCT "; client_max_window_bits=12", true, false, 15, 12},
     {"pmd_after_other_extension", "x-webkit-deflate-frame; no_context_takeover, permessage-deflate",
-     "permessage-deflate", false, false, 15, 15},
+     SNCT, true, false, 15, 15},
     {"pmd_other_extension_only_declined", "x-webkit-deflate-frame", NULL, false, false, 0, 0},
     {"pmd_broken_syntax_declined", "permessage-deflate;;", NULL, false, false, 0, 0},
     {"pmd_unterminated_quote_declined", "permessage-deflate; client_max_window_bits=\"10", NULL,
@@ -353,14 +357,17 @@ static void deflate_negotiated_in_the_handshake(void **state)
         parse(GET HOST UPG CONN KEY VER "Sec-WebSocket-Extensions: permessage-deflate; "
                                         "server_max_window_bits=8\r\n"
                                         "Sec-WebSocket-Extensions: permessage-deflate; "
-                                        "server_no_context_takeover\r\n\r\n");
+                                        "client_no_context_takeover\r\n\r\n");
     struct wsh_config cfg = {.deflate = true};
     struct wsh_decision d;
 
     assert_int_equal(wsh_decide(r, &cfg, &d), WSH_OK);
     assert_true(d.deflate);
     assert_true(d.pmd.server_no_context_takeover);
-    assert_string_equal(d.extensions, "permessage-deflate; server_no_context_takeover");
+    assert_true(d.pmd.client_no_context_takeover);
+    assert_int_equal(d.pmd.server_max_window_bits, 15);
+    assert_int_equal(d.pmd.client_max_window_bits, 15);
+    assert_string_equal(d.extensions, SNCT "; client_no_context_takeover");
     http_req_free(r);
 }
 
