@@ -16,6 +16,7 @@
 #include "backend/server.h"
 #include "lib/conf.h"
 #include "lib/jwt_keys.h"
+#include "lib/keyopts.h"
 #include "lib/log.h"
 
 #ifndef RR_VERSION
@@ -27,12 +28,10 @@ static struct rr_keyring keyring;
 static struct server *server;
 static bool exiting;
 
+static struct rr_keyopts keyopts;
 static struct {
-    struct rr_strlist hmac_files, pem_keys, jwks_files, trusted;
-    const char *hmac_secret, *issuer, *audience, *admin_token_file, *redis, *log_format,
-        *log_level;
-    int64_t leeway, max_token_bytes, key_check_interval;
-    bool allow_no_exp;
+    struct rr_strlist trusted;
+    const char *admin_token_file, *redis, *log_format, *log_level;
 } o;
 
 /* "10.0.0.0/8", "::1", "127.0.0.1" -> struct cidr; exits 2 on a bad one. */
@@ -120,35 +119,6 @@ static void on_sigint(struct ev_loop *loop, ev_signal *w, int revents)
     begin_exit(loop);
 }
 
-static void reload_keys(const char *why, bool only_if_changed)
-{
-    if (!cfg.keys)
-        return;
-    char err[512];
-    int rc = only_if_changed ? rr_keyring_reload_if_changed(&keyring, err, sizeof(err))
-                             : rr_keyring_reload(&keyring, err, sizeof(err));
-    if (rc > 0)
-        rr_info("keys reloaded (%s)", why);
-    else if (rc < 0)
-        rr_error("keys not reloaded (%s), keeping the previous keys: %s", why, err);
-}
-
-static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-    reload_keys("SIGHUP", false);
-}
-
-static void on_key_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-    reload_keys("key file changed", true);
-}
-
 int main(int argc, char **argv)
 {
     static char default_id[64];
@@ -173,25 +143,7 @@ int main(int argc, char **argv)
          "close connections that do not start with a PROXY header", 0, 0},
         {"allow-anonymous", RR_OPT_BOOL, &cfg.allow_anonymous, "false", NULL,
          "without keys or a trusted proxy, accept everyone as anon-<session>", 0, 0},
-        {"hmac-secret", RR_OPT_STR, &o.hmac_secret, NULL, "SECRET",
-         "HMAC secret itself; allows HS256. Prefer the environment variable: a flag shows in ps",
-         0, 0},
-        {"hmac-secret-file", RR_OPT_LIST, &o.hmac_files, NULL, "FILE",
-         "HMAC secret (raw bytes, one trailing newline ignored); allows HS256", 0, 0},
-        {"pem-key", RR_OPT_LIST, &o.pem_keys, NULL, "FILE[:ALG,...]",
-         "RSA or EC public key in PEM, with its allowed algorithms", 0, 0},
-        {"jwks", RR_OPT_LIST, &o.jwks_files, NULL, "FILE", "JWKS file, keys chosen by kid", 0,
-         0},
-        {"issuer", RR_OPT_STR, &o.issuer, NULL, "S", "required `iss` claim", 0, 0},
-        {"audience", RR_OPT_STR, &o.audience, NULL, "S", "required `aud` claim", 0, 0},
-        {"leeway", RR_OPT_INT, &o.leeway, "30", "SECONDS", "clock skew allowed on exp and nbf",
-         0, 86400},
-        {"allow-no-exp", RR_OPT_BOOL, &o.allow_no_exp, "false", NULL,
-         "accept tokens without `exp`", 0, 0},
-        {"max-token-bytes", RR_OPT_INT, &o.max_token_bytes, "8192", "BYTES",
-         "longer tokens are refused", 16, 1 << 20},
-        {"key-check-interval", RR_OPT_INT, &o.key_check_interval, "2", "SECONDS",
-         "how often key files are checked for changes (0: only on SIGHUP)", 0, 3600},
+        RR_KEYOPTS_ENTRIES(keyopts),
         {"origin", RR_OPT_LIST, &cfg.origins, NULL, "ORIGIN",
          "allowed Origin of WebSocket handshakes (unset: any)", 0, 0},
         {"max-connections", RR_OPT_INT, &cfg.max_connections, "10000", "N",
@@ -253,33 +205,19 @@ int main(int argc, char **argv)
     if (o.admin_token_file)
         cfg.admin_token = read_admin_token(o.admin_token_file);
 
-    bool have_keys = o.hmac_secret || o.hmac_files.n + o.pem_keys.n + o.jwks_files.n > 0;
+    bool have_keys = rr_keyopts_any(&keyopts);
     if (!have_keys && cfg.n_trusted == 0 && !cfg.allow_anonymous)
         rr_opts_die("no way to know who clients are: give keys (--hmac-secret-file, --pem-key, "
                     "--jwks), a --trusted-proxy that sets X-RR-Sub, or --allow-anonymous");
-    cfg.policy.issuer = o.issuer;
-    cfg.policy.audience = o.audience;
-    cfg.policy.leeway = o.leeway;
-    cfg.policy.allow_no_exp = o.allow_no_exp;
-    cfg.policy.max_token_bytes = (size_t)o.max_token_bytes;
-    char err[512];
+    rr_keyopts_policy(&keyopts, &cfg.policy);
     if (have_keys) {
-        struct rr_key_sources src = {
-            .hmac_secret = o.hmac_secret,
-            .hmac_files = o.hmac_files.v,
-            .n_hmac = o.hmac_files.n,
-            .pem_specs = o.pem_keys.v,
-            .n_pem = o.pem_keys.n,
-            .jwks_files = o.jwks_files.v,
-            .n_jwks = o.jwks_files.n,
-        };
-        if (rr_keyring_init(&keyring, &src, err, sizeof(err)) < 0)
-            rr_opts_die("%s", err);
+        rr_keyopts_load(&keyopts, &keyring);
         cfg.keys = &keyring;
     }
 
     signal(SIGPIPE, SIG_IGN);
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    char err[512];
     server = server_new(loop, &cfg, err, sizeof(err));
     if (!server) {
         rr_error("%s", err);
@@ -293,26 +231,23 @@ int main(int argc, char **argv)
     rr_info("instance %s listening on %s (WebSocket on /ws)%s", cfg.instance_id, cfg.listen,
             cfg.keys ? ", verifying tokens" : "");
 
-    ev_signal sig_term, sig_int, sig_hup;
+    ev_signal sig_term, sig_int;
     ev_signal_init(&sig_term, on_sigterm, SIGTERM);
     ev_signal_init(&sig_int, on_sigint, SIGINT);
-    ev_signal_init(&sig_hup, on_sighup, SIGHUP);
     ev_signal_start(loop, &sig_term);
     ev_signal_start(loop, &sig_int);
-    ev_signal_start(loop, &sig_hup);
-    ev_timer key_timer;
-    if (cfg.keys && o.key_check_interval > 0) {
-        ev_timer_init(&key_timer, on_key_timer, (double)o.key_check_interval,
-                      (double)o.key_check_interval);
-        ev_timer_start(loop, &key_timer);
-    }
+    struct rr_keywatch keywatch;
+    if (cfg.keys)
+        rr_keywatch_start(&keywatch, loop, &keyring, keyopts.key_check_interval, NULL);
 
     ev_run(loop, 0);
 
     agent_check_stop(loop);
     server_free(server);
-    if (cfg.keys)
+    if (cfg.keys) {
+        rr_keywatch_stop(&keywatch, loop);
         rr_keyring_free(&keyring);
+    }
     free(cfg.trusted);
     rr_info("stopped");
     return 0;

@@ -11,6 +11,7 @@
 
 #include "lib/conf.h"
 #include "lib/jwt_keys.h"
+#include "lib/keyopts.h"
 #include "lib/log.h"
 #include "spoa/agent.h"
 #include "spoa/handler.h"
@@ -28,11 +29,9 @@ static const char *const reserved_vars[] = {"auth", "auth_err", "sub", "exp"};
 static struct spoa_config cfg;
 static struct rr_keyring keyring;
 
+static struct rr_keyopts keyopts;
 static struct {
-    struct rr_strlist hmac_files, pem_keys, jwks_files;
-    const char *hmac_secret, *issuer, *audience, *metrics_listen, *log_format, *log_level;
-    int64_t leeway, max_token_bytes, key_check_interval;
-    bool allow_no_exp;
+    const char *metrics_listen, *log_format, *log_level;
 } o;
 
 static void check_var_name(const char *name)
@@ -66,36 +65,9 @@ static void check_fail_closed_fits(void)
                     cfg.claim_vars.n, SPOP_MIN_FRAME_SIZE);
 }
 
-static void reload_keys(const char *why, bool only_if_changed)
+static void count_reload(int result)
 {
-    char err[512];
-    int rc = only_if_changed ? rr_keyring_reload_if_changed(&keyring, err, sizeof(err))
-                             : rr_keyring_reload(&keyring, err, sizeof(err));
-    if (rc > 0) {
-        rr_inc(&spoa_stats.key_reloads_ok);
-        struct rr_keyset *ks = rr_keyring_get(&keyring);
-        rr_info("keys reloaded (%s): %zu key(s)", why, ks->n);
-        rr_keyset_unref(ks);
-    } else if (rc < 0) {
-        rr_inc(&spoa_stats.key_reloads_failed);
-        rr_error("keys not reloaded (%s), keeping the previous keys: %s", why, err);
-    }
-}
-
-static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-    reload_keys("SIGHUP", false);
-}
-
-static void on_key_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-    reload_keys("key file changed", true);
+    rr_inc(result > 0 ? &spoa_stats.key_reloads_ok : &spoa_stats.key_reloads_failed);
 }
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
@@ -112,33 +84,11 @@ int main(int argc, char **argv)
          "address for HAProxy's SPOP connections", 0, 0},
         {"threads", RR_OPT_INT, &cfg.threads, "0", "N",
          "worker threads, each with its own event loop (0: one per core)", 0, 256},
-        {"hmac-secret", RR_OPT_STR, &o.hmac_secret, NULL, "SECRET",
-         "HMAC secret itself; allows HS256. Prefer the environment variable: a flag shows in ps",
-         0, 0},
-        {"hmac-secret-file", RR_OPT_LIST, &o.hmac_files, NULL, "FILE",
-         "HMAC secret (raw bytes, one trailing newline ignored); allows HS256", 0, 0},
-        {"pem-key", RR_OPT_LIST, &o.pem_keys, NULL, "FILE[:ALG,...]",
-         "RSA or EC public key in PEM; allowed algorithms (default RS256, or ES256/384/512 by "
-         "curve)",
-         0, 0},
-        {"jwks", RR_OPT_LIST, &o.jwks_files, NULL, "FILE",
-         "JWKS file of RSA and EC public keys, chosen by kid", 0, 0},
-        {"issuer", RR_OPT_STR, &o.issuer, NULL, "S", "required `iss` claim (unset: not checked)",
-         0, 0},
-        {"audience", RR_OPT_STR, &o.audience, NULL, "S",
-         "required `aud` claim, string or array (unset: not checked)", 0, 0},
-        {"leeway", RR_OPT_INT, &o.leeway, "30", "SECONDS", "clock skew allowed on exp and nbf", 0,
-         86400},
-        {"allow-no-exp", RR_OPT_BOOL, &o.allow_no_exp, "false", NULL,
-         "accept tokens without an `exp` claim", 0, 0},
-        {"max-token-bytes", RR_OPT_INT, &o.max_token_bytes, "8192", "BYTES",
-         "longer tokens are refused as too_large", 16, 1 << 20},
+        RR_KEYOPTS_ENTRIES(keyopts),
         {"claim-var", RR_OPT_LIST, &cfg.claim_vars, NULL, "NAME",
          "copy claim NAME of a verified token into sess.rr.NAME", 0, 0},
         {"cache-size", RR_OPT_INT, &cfg.cache_size, "65536", "N",
          "verified tokens kept, all threads together (0: no cache)", 0, 1 << 26},
-        {"key-check-interval", RR_OPT_INT, &o.key_check_interval, "2", "SECONDS",
-         "how often key files are checked for changes (0: only on SIGHUP)", 0, 3600},
         {"max-frame-size", RR_OPT_INT, &cfg.max_frame_size, "16380", "BYTES",
          "largest SPOP frame the agent accepts (the lower of this and HAProxy's is used)",
          SPOP_MIN_FRAME_SIZE, SPOP_MAX_FRAME_SIZE},
@@ -172,7 +122,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.claim_vars.n; i++)
         check_var_name(cfg.claim_vars.v[i]);
     check_fail_closed_fits();
-    if (!o.hmac_secret && o.hmac_files.n + o.pem_keys.n + o.jwks_files.n == 0)
+    if (!rr_keyopts_any(&keyopts))
         rr_opts_die("no keys: give at least one of --hmac-secret (RR_HMAC_SECRET), "
                     "--hmac-secret-file, --pem-key or --jwks");
     if (cfg.threads == 0) {
@@ -180,21 +130,9 @@ int main(int argc, char **argv)
         cfg.threads = n > 0 ? n : 1;
     }
 
-    cfg.policy.issuer = o.issuer;
-    cfg.policy.audience = o.audience;
-    cfg.policy.leeway = o.leeway;
-    cfg.policy.allow_no_exp = o.allow_no_exp;
-    cfg.policy.max_token_bytes = (size_t)o.max_token_bytes;
-
-    struct rr_key_sources src = {
-        .hmac_secret = o.hmac_secret,
-        .hmac_files = o.hmac_files.v, .n_hmac = o.hmac_files.n,
-        .pem_specs = o.pem_keys.v,    .n_pem = o.pem_keys.n,
-        .jwks_files = o.jwks_files.v, .n_jwks = o.jwks_files.n,
-    };
+    rr_keyopts_policy(&keyopts, &cfg.policy);
+    rr_keyopts_load(&keyopts, &keyring);
     char err[512];
-    if (rr_keyring_init(&keyring, &src, err, sizeof(err)) < 0)
-        rr_opts_die("%s", err);
     cfg.keys = &keyring;
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
@@ -212,22 +150,17 @@ int main(int argc, char **argv)
             o.metrics_listen ? o.metrics_listen : "");
     rr_keyset_unref(ks);
 
-    ev_signal sig_term, sig_int, sig_hup;
+    ev_signal sig_term, sig_int;
     ev_signal_init(&sig_term, on_stop, SIGTERM);
     ev_signal_init(&sig_int, on_stop, SIGINT);
-    ev_signal_init(&sig_hup, on_sighup, SIGHUP);
     ev_signal_start(loop, &sig_term);
     ev_signal_start(loop, &sig_int);
-    ev_signal_start(loop, &sig_hup);
-    ev_timer key_timer;
-    if (o.key_check_interval > 0) {
-        ev_timer_init(&key_timer, on_key_timer, (double)o.key_check_interval,
-                      (double)o.key_check_interval);
-        ev_timer_start(loop, &key_timer);
-    }
+    struct rr_keywatch keywatch;
+    rr_keywatch_start(&keywatch, loop, &keyring, keyopts.key_check_interval, count_reload);
 
     ev_run(loop, 0);
 
+    rr_keywatch_stop(&keywatch, loop);
     spoa_ops_stop(loop);
     spoa_agent_stop();
     rr_keyring_free(&keyring);
