@@ -53,6 +53,10 @@ int ws_upgrade(struct conn *c)
     if (e != WSH_OK) {
         char out[512];
         size_t n = wsh_error_response(e, out, sizeof(out));
+        /* A HEAD request gets the head of the answer only (RFC 9110 §9.3.2). */
+        const char *end = memmem(out, n, "\r\n\r\n", 4);
+        if (http_req_method(c->req) == HTTP_M_HEAD && end)
+            n = (size_t)(end - out) + 4;
         stats_reject(e == WSH_ERR_ROOM ? REJ_BAD_ROOM : REJ_BAD_HANDSHAKE);
         if (conn_queue_bytes(c, out, n) < 0)
             return -1;

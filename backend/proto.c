@@ -102,6 +102,9 @@ static int parse_fields(struct proto_msg *m, struct proto_error *err)
         m->id_len = json_string_length(v);
         if (m->id_len == 0 || m->id_len > PROTO_ID_MAX)
             return fail(err, "bad_request", "id must be 1 to 128 bytes long.");
+        /* JSON allows U+0000 (JSON_ALLOW_NUL below, for data); an id is a C string. */
+        if (memchr(m->id, '\0', m->id_len))
+            return fail(err, "bad_request", "id must not contain U+0000.");
         memcpy(err->id, m->id, m->id_len + 1);
     }
     v = json_object_get(m->root, "room");
@@ -130,7 +133,7 @@ int proto_parse(const char *text, size_t len, struct proto_msg *m, struct proto_
 
     memset(m, 0, sizeof(*m));
     err->id[0] = '\0';
-    m->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    m->root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!m->root || !json_is_object(m->root)) {
         proto_msg_free(m);
         return fail(err, "bad_json", "A message is one JSON object.");

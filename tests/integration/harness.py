@@ -109,9 +109,14 @@ class Proc:
     def kill(self, sig):
         self.p.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=10):
+    # The signal stop() sends by default; the backend's is SIGINT, since its
+    # SIGTERM drains for up to --drain-timeout.
+    stop_signal = signal.SIGTERM
+
+    def stop(self, sig=None, timeout=10):
         """Stops the process and returns its exit status; raises if a
         sanitizer reported anything during its life."""
+        sig = sig or self.stop_signal
         if self.p.poll() is None:
             self.p.send_signal(sig)
             try:
@@ -156,6 +161,7 @@ def start_backend(args=(), port=None, env=None, instance="ws1"):
     argv = [binary("roomrelay-backend"), "--listen", f"127.0.0.1:{port}",
             "--instance-id", instance, "--log-level", "debug"] + list(args)
     proc = Proc("backend-" + instance, argv, env=env)
+    proc.stop_signal = signal.SIGINT
     proc.port = port
     wait_for(lambda: port_open(port) or not proc.alive(), what="roomrelay-backend to listen")
     if not proc.alive():
