@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that roomrelay's build, tests, benchmarks and
 # `make run` need, when they are missing. Idempotent and quiet when everything
-# is there already; run by `make` before the first build.
+# is there already; run by `make` before the first build. `deps.sh bench-peers`
+# also installs nginx with nchan, which only `make bench-peers` uses.
 set -euo pipefail
 
 pkgs=(
@@ -13,6 +14,12 @@ pkgs=(
   wrk curl chromium
   clang libclang-rt-14-dev clang-format clang-tidy cppcheck
 )
+# Node is on this project's machines already (a newer one than Debian's);
+# Debian's is the fallback where there is none.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
+if [ "${1:-}" = bench-peers ]; then
+  pkgs+=(nginx libnginx-mod-nchan)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -31,7 +38,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The packages start their services on install where an init system runs;
   # tests start their own Redis and HAProxy on free loopback ports.
-  for svc in redis-server haproxy; do
+  for svc in redis-server haproxy nginx; do
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done
 fi
