@@ -169,6 +169,59 @@ def start_backend(args=(), port=None, env=None, instance="ws1"):
     return proc
 
 
+def start_redis(port=None):
+    """Starts a private redis-server on loopback (no persistence) and waits
+    until it answers PING."""
+    port = port or free_port()
+    d = tmpdir()
+    proc = Proc("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
+                          "--save", "", "--appendonly", "no", "--dir", d,
+                          "--protected-mode", "no"])
+    proc.port = port
+
+    def pong():
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    wait_for(lambda: pong() or not proc.alive(), what="redis-server to answer PING")
+    if not proc.alive():
+        raise RuntimeError("redis-server exited:\n" + proc.output())
+    return proc
+
+
+def redis_cmd(port, *args):
+    """One command over RESP2; returns the decoded reply (str, int, list, None)."""
+    def enc(a):
+        b = a if isinstance(a, bytes) else str(a).encode()
+        return b"$%d\r\n%s\r\n" % (len(b), b)
+    req = b"*%d\r\n" % len(args) + b"".join(enc(a) for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(req)
+        f = s.makefile("rb")
+        return _resp(f)
+
+
+def _resp(f):
+    line = f.readline().rstrip(b"\r\n")
+    t, rest = line[:1], line[1:]
+    if t == b"+":
+        return rest.decode()
+    if t == b"-":
+        raise RuntimeError(rest.decode())
+    if t == b":":
+        return int(rest)
+    if t == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:-2]
+        return data.decode(errors="replace")
+    if t == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp(f) for _ in range(n)]
+    raise RuntimeError(f"bad RESP line {line!r}")
+
+
 def start_haproxy(spoa_port, cfg=None, extra_env=None):
     """Starts HAProxy with the shipped config (haproxy/haproxy.cfg) and waits
     until it answers and sees the agent up (or not, if spoa_port is closed)."""
