@@ -4,7 +4,8 @@
  * rr_text, strings and `data` encoded by jansson (so escaping is jansson's:
  * '"', '\\' and control characters escaped, other UTF-8 as is). Numbers in
  * `data` keep their value, not their spelling: 0.1 goes out as
- * 0.10000000000000001, which parses back to the same double.
+ * 0.10000000000000001, which parses back to the same double. U+0000 is
+ * allowed in `data` strings, refused in `id` (bad_request) and `room`.
  *
  * Field order of what the server sends (fixed: tests and the Lua script that
  * splices seq rely on it; `?` fields are left out when absent):

@@ -155,6 +155,22 @@ static void wait_then_take_always_succeeds(void **state)
     }
 }
 
+/* A case found by search where ceil((1 - tokens) / rate) alone falls one
+ * nanosecond short after a partial refill. */
+static void wait_covers_rounding_after_a_partial_refill(void **state)
+{
+    (void)state;
+    struct rr_bucket b;
+    const uint64_t t0 = 1173898837235ULL, t1 = t0 + 96145271ULL;
+    rr_bucket_init(&b, 0x1.db6e44436ae33p-14, 1, t0);
+    assert_true(rr_bucket_take(&b, t0));
+    assert_false(rr_bucket_take(&b, t1));
+    uint64_t w = rr_bucket_wait_ns(&b, t1);
+    struct rr_bucket early = b;
+    assert_false(rr_bucket_take(&early, t1 + w - 1));
+    assert_true(rr_bucket_take(&b, t1 + w));
+}
+
 static void wait_on_a_very_slow_rate_saturates(void **state)
 {
     (void)state;
@@ -178,6 +194,7 @@ int main(void)
         cmocka_unit_test(wait_is_zero_while_a_token_is_there),
         cmocka_unit_test(wait_is_time_to_the_next_token),
         cmocka_unit_test(wait_then_take_always_succeeds),
+        cmocka_unit_test(wait_covers_rounding_after_a_partial_refill),
         cmocka_unit_test(wait_on_a_very_slow_rate_saturates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
