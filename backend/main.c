@@ -65,6 +65,16 @@ static void parse_cidr(const char *s, struct cidr *out)
     out->bits = (uint8_t)bits;
 }
 
+/* A listen address that cannot parse is a bad value (exit 2), not a failure
+ * to listen later. */
+static void check_hostport(const char *flag, const char *addr)
+{
+    char host[256];
+    uint16_t port;
+    if (addr && rr_parse_hostport(addr, host, sizeof(host), &port) < 0)
+        rr_opts_die("%s: '%s' is not HOST:PORT", flag, addr);
+}
+
 /* The admin token: the file's first line. */
 static const char *read_admin_token(const char *path)
 {
@@ -197,6 +207,8 @@ int main(int argc, char **argv)
         rr_opts_die("--log-format must be text or json, --log-level debug, info, warn or error");
     if (strcmp(o.redis, "none") != 0)
         rr_opts_die("--redis %s: the Redis bus is not built yet; use --redis none", o.redis);
+    check_hostport("--listen", cfg.listen);
+    check_hostport("--agent-check-listen", cfg.agent_check_listen);
 
     cfg.n_trusted = o.trusted.n;
     cfg.trusted = calloc(o.trusted.n + 1, sizeof(*cfg.trusted));

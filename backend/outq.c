@@ -121,3 +121,17 @@ void outq_clear(struct outq *q)
         free(q->ring);
     outq_init(q);
 }
+
+void outq_drop_unsent(struct outq *q)
+{
+    if (q->off == 0) {
+        outq_clear(q);
+        return;
+    }
+    while (q->count > 1) {
+        struct wsbuf *b = q->ring[(q->head + q->count - 1) % q->cap];
+        q->bytes -= b->len;
+        wsbuf_unref(b);
+        q->count--;
+    }
+}

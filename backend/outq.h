@@ -48,5 +48,8 @@ int outq_push(struct outq *q, struct wsbuf *b);
 int outq_flush(struct outq *q, int fd);
 /* Drops everything queued and frees the ring. */
 void outq_clear(struct outq *q);
+/* Drops what has not begun to be written; a frame partly written stays, so
+ * that what follows on the wire (a close frame) starts on a frame boundary. */
+void outq_drop_unsent(struct outq *q);
 
 #endif

@@ -216,7 +216,7 @@ int conn_queue(struct conn *c, struct wsbuf *b)
         stats_reject(REJ_SLOW_CONSUMER);
         rr_info("connection fd=%d sub=%s: more than %lld bytes unread, closing (1008)", c->fd,
                 c->sub ? c->sub : "-", (long long)c->srv->cfg->max_backlog);
-        outq_clear(&c->outq);
+        outq_drop_unsent(&c->outq);
         conn_ws_close(c, WS_CLOSE_POLICY, "slow consumer");
         return -1;
     }

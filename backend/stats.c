@@ -25,6 +25,7 @@ static const char *const reject_names[REJ_COUNT] = {
     [REJ_RATE_LIMITED] = "rate_limited",
     [REJ_RATE_LIMIT_CLOSE] = "rate_limit_close",
     [REJ_TOO_MANY_ROOMS] = "too_many_rooms",
+    [REJ_NOT_MEMBER] = "not_member",
     [REJ_SLOW_CONSUMER] = "slow_consumer",
     [REJ_PONG_TIMEOUT] = "pong_timeout",
 };

@@ -27,6 +27,7 @@ enum reject_reason {
     REJ_RATE_LIMITED,       /* error rate_limited */
     REJ_RATE_LIMIT_CLOSE,   /* close 1008 after sustained excess */
     REJ_TOO_MANY_ROOMS,     /* error too_many_rooms */
+    REJ_NOT_MEMBER,         /* error not_member */
     REJ_SLOW_CONSUMER,      /* close 1008, backlog over --max-backlog */
     REJ_PONG_TIMEOUT,       /* no pong in time */
     REJ_COUNT,

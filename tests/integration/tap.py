@@ -35,6 +35,19 @@ class _TapResult(unittest.TestResult):
         super().addError(test, err)
         self._fail(test, err)
 
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._fail(subtest, err)
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self._line(True, test, " # TODO expected failure")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._line(False, test, " # unexpected success")
+
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
         self._line(True, test, f" # SKIP {reason}")
