@@ -113,6 +113,44 @@ static void hist_p99_sees_a_one_percent_tail(void **state)
     assert_int_equal(hist_quantile(&h, 0.991), 4000000);
 }
 
+/* Two halves merged give the same histogram as all values added to one. */
+static void hist_merge_equals_adding_every_value_to_one(void **state)
+{
+    (void)state;
+    static struct hist a, b, all;
+    hist_reset(&a);
+    hist_reset(&b);
+    hist_reset(&all);
+    for (uint64_t v = 1; v <= 1000; v++) {
+        hist_add(v % 2 ? &a : &b, v * 977);
+        hist_add(&all, v * 977);
+    }
+    hist_merge(&a, &b);
+    assert_memory_equal(a.n, all.n, sizeof(all.n));
+    assert_int_equal(a.count, 1000);
+    assert_int_equal(a.min, 977);
+    assert_int_equal(a.max, 977000);
+    assert_int_equal(a.sum, all.sum);
+    assert_int_equal(hist_quantile(&a, 0.99), hist_quantile(&all, 0.99));
+}
+
+/* An empty histogram leaves min alone; merging into an empty one copies it. */
+static void hist_merge_with_empty_keeps_min_and_max(void **state)
+{
+    (void)state;
+    static struct hist a, empty;
+    hist_reset(&a);
+    hist_reset(&empty);
+    hist_add(&a, 500);
+    hist_merge(&a, &empty);
+    assert_int_equal(a.min, 500);
+    assert_int_equal(a.count, 1);
+    hist_merge(&empty, &a);
+    assert_int_equal(empty.min, 500);
+    assert_int_equal(empty.max, 500);
+    assert_int_equal(empty.count, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +162,8 @@ int main(void)
         cmocka_unit_test_setup(hist_quantiles_of_1_to_100_are_exact, reset),
         cmocka_unit_test_setup(hist_quantile_never_reports_above_the_largest_value, reset),
         cmocka_unit_test_setup(hist_p99_sees_a_one_percent_tail, reset),
+        cmocka_unit_test(hist_merge_equals_adding_every_value_to_one),
+        cmocka_unit_test(hist_merge_with_empty_keeps_min_and_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
