@@ -32,12 +32,16 @@ endif
 ifneq ($(wildcard tools/roomrelayctl.c),)
 BINS += $(BUILD)/roomrelayctl
 endif
-BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+# bench/roomrelay-bench.c is one of the shipped binaries, build/roomrelay-bench.
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/roomrelay-bench.c,$(BENCH_SRC)))
+ifneq ($(wildcard bench/roomrelay-bench.c),)
+BINS += $(BUILD)/roomrelay-bench
+endif
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
 
-.PHONY: all deps test unit integration conformance run bench bench-spoa fmt lint clean fuzz
+.PHONY: all deps test unit integration conformance run bench bench-spoa bench-backend bench-peers fmt lint clean fuzz
 
 all: $(BINS) $(BENCH_BINS)
 
@@ -83,9 +87,14 @@ $(BUILD)/roomrelay-backend: $(call obj,rel,backend/main.c $(BACKEND_SRC) $(LIB_S
 $(BUILD)/roomrelayctl: $(call obj,rel,tools/roomrelayctl.c $(LIB_SRC))
 	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
 
-# Each bench/X.c is one program; it may use lib/ and the SPOP codec.
-$(BUILD)/bench/%: $(call obj,rel,bench/%.c) $(call obj,rel,$(SPOA_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,rel)
+# Each bench/X.c is one program; it may use lib/, the SPOP codec and the
+# backend's modules (WebSocket framing and handshake, output queues).
+BENCH_DEPS = $(call obj,rel,$(SPOA_SRC) $(BACKEND_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,rel)
+$(BUILD)/bench/%: $(call obj,rel,bench/%.c) $(BENCH_DEPS)
 	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
+
+$(BUILD)/roomrelay-bench: $(call obj,rel,bench/roomrelay-bench.c) $(BENCH_DEPS)
 	$(CC) $(RELEASE) -o $@ $^ $(LIBS)
 
 # Unit tests: one cmocka program per module, built with ASan + UBSan.
@@ -110,10 +119,16 @@ conformance: all $(ASAN_BINS)
 run: all
 	@scripts/run.sh
 
-bench: bench-spoa
+bench: bench-spoa bench-backend
 
 bench-spoa: all
 	@bench/spoa.sh
+
+bench-backend: all
+	@bench/backend.sh
+
+bench-peers: all
+	@bench/backend.sh peers
 
 fmt:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <strings.h>
 
 struct http_hdr {
@@ -23,6 +24,7 @@ struct http_hdr {
 struct http_req {
     llhttp_t parser;
     struct http_limits lim;
+    size_t map_size; /* the mapping that holds this reader and its arena */
     enum http_req_status state;
     enum http_req_err err;
     size_t head_wire; /* bytes fed while the head was incomplete */
@@ -256,9 +258,17 @@ struct http_req *http_req_new(const struct http_limits *lim)
     if (!lim)
         lim = &defaults;
     size_t bytes = 2 * (lim->max_url + 1) + lim->max_head + lim->max_body + 1;
-    struct http_req *r = malloc(sizeof(*r) + lim->max_headers * sizeof(struct http_hdr) + bytes);
-    if (!r)
+    size_t size = sizeof(struct http_req) + lim->max_headers * sizeof(struct http_hdr) + bytes;
+    /* Mapped, not malloc'd: a reader lives only until its handshake is done,
+     * and thousands of ~20 KB blocks freed from the heap after a reconnect
+     * storm would leave the long-lived small objects allocated meanwhile
+     * scattered over their pages (measured: 1.4 KB instead of 1 KB per idle
+     * connection). munmap gives the pages back at once. */
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
         return NULL;
+    struct http_req *r = mem;
+    r->map_size = size;
     r->lim = *lim;
     r->url = (char *)(r->hdrs + lim->max_headers);
     r->scratch = r->url + lim->max_url + 1;
@@ -272,7 +282,8 @@ struct http_req *http_req_new(const struct http_limits *lim)
 
 void http_req_free(struct http_req *r)
 {
-    free(r);
+    if (r)
+        munmap(r, r->map_size);
 }
 
 void http_req_reset(struct http_req *r)
