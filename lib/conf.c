@@ -138,6 +138,13 @@ static const struct rr_opt *find_opt(const struct rr_opt *opts, const char *arg,
 void rr_opts_parse(const struct rr_opt *opts, const char *prog, const char *version,
                    const char *about, int argc, char **argv)
 {
+    rr_opts_parse_args(opts, prog, version, about, argc, argv, NULL, 0);
+}
+
+int rr_opts_parse_args(const struct rr_opt *opts, const char *prog, const char *version,
+                       const char *about, int argc, char **argv, const char **args, int max_args)
+{
+    int nargs = 0;
     conf_prog = prog;
     size_t nopts = 0;
     while (opts[nopts].name)
@@ -158,8 +165,12 @@ void rr_opts_parse(const struct rr_opt *opts, const char *prog, const char *vers
             printf("%s %s\n", prog, version);
             exit(0);
         }
-        if (strncmp(a, "--", 2) != 0)
-            rr_opts_die("unexpected argument '%s' (see --help)", a);
+        if (strncmp(a, "--", 2) != 0) {
+            if (nargs >= max_args)
+                rr_opts_die("unexpected argument '%s' (see --help)", a);
+            args[nargs++] = a;
+            continue;
+        }
         const char *eq;
         const struct rr_opt *o = find_opt(opts, a, &eq);
         on_cmdline[o - opts] = true;
@@ -188,6 +199,8 @@ void rr_opts_parse(const struct rr_opt *opts, const char *prog, const char *vers
     free(on_cmdline);
 
     for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0)
+            continue; /* an argument, collected above */
         const char *eq;
         const struct rr_opt *o = find_opt(opts, argv[i], &eq);
         char from[128];
@@ -203,6 +216,7 @@ void rr_opts_parse(const struct rr_opt *opts, const char *prog, const char *vers
             rr_opts_die("%s needs a value", from);
         set_value(o, v, from);
     }
+    return nargs;
 }
 
 int rr_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)

@@ -44,6 +44,12 @@ struct rr_opt {
 void rr_opts_parse(const struct rr_opt *opts, const char *prog, const char *version,
                    const char *about, int argc, char **argv);
 
+/* The same for a program that also takes arguments (words not starting with
+ * "--", anywhere on the line): up to max_args of them are stored in args, in
+ * order; more exits 2. Returns how many there were. */
+int rr_opts_parse_args(const struct rr_opt *opts, const char *prog, const char *version,
+                       const char *about, int argc, char **argv, const char **args, int max_args);
+
 /* Exits 2 with "prog: msg" (for checks across options, after parsing). */
 void rr_opts_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
