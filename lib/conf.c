@@ -158,10 +158,12 @@ int rr_opts_parse_args(const struct rr_opt *opts, const char *prog, const char *
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            free(on_cmdline);
             print_help(opts, prog, about);
             exit(0);
         }
         if (strcmp(a, "--version") == 0) {
+            free(on_cmdline);
             printf("%s %s\n", prog, version);
             exit(0);
         }

@@ -45,9 +45,10 @@ static int parse_u64(const char *v, uint64_t *out)
     return 0;
 }
 
+/* Copies a non-empty value that fits; -1 otherwise. */
 static int copy(char *dst, size_t cap, const char *v)
 {
-    return fit(snprintf(dst, cap, "%s", v), cap) || !*v ? 0 : -1;
+    return fit(snprintf(dst, cap, "%s", v), cap) > 0 ? 0 : -1;
 }
 
 int rr_instance_parse(struct rr_instance *inst, const char *id, const char *const *fields,

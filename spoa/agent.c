@@ -9,6 +9,12 @@
  * buffer. Frames are answered as they are parsed and the answers of one read
  * go out in one write, so every frame leaves in a single write unless the
  * socket itself is full.
+ *
+ * A NOTIFY whose route-room must ask Redis becomes a `pending`: its ACK so
+ * far is copied out, the worker's router resolves the room, and the finished
+ * ACK is queued when the answer comes (ACKs leave in any order: HAProxy
+ * matches them by stream and frame id). The answers that complete in one
+ * loop pass go out in one write, from the write watcher.
  */
 #include "spoa/agent.h"
 
@@ -30,6 +36,12 @@
 #include "spoa/handler.h"
 #include "spoa/stats.h"
 
+/* NOTIFYs waiting for Redis on one connection at most; beyond, route-room
+ * is answered from the cache alone. */
+#define MAX_PENDING 1024
+/* Room for route-room's actions after the rest of an ACK. */
+#define ROUTE_ACTIONS_MAX 256
+
 enum conn_state {
     CONN_HELLO,   /* waiting for HAPROXY-HELLO */
     CONN_READY,   /* exchanging NOTIFY / ACK */
@@ -37,6 +49,17 @@ enum conn_state {
 };
 
 struct worker;
+struct conn;
+
+/* One NOTIFY whose ACK waits for the router. */
+struct pending {
+    struct conn *c; /* NULL once the connection is gone */
+    struct pending *prev, *next;
+    uint64_t t0;
+    struct spoa_deferred d;
+    size_t len, cap;
+    uint8_t buf[]; /* the ACK so far */
+};
 
 struct conn {
     ev_io rio, wio;
@@ -50,6 +73,9 @@ struct conn {
     size_t rlen, rcap;
     uint8_t *wbuf;
     size_t wlen, woff, wcap;
+    struct pending *pend;
+    uint32_t npend;
+    bool stop_when_answered; /* the agent stops: disconnect once pend is empty */
 };
 
 struct worker {
@@ -62,7 +88,7 @@ struct worker {
     bool stopping;
     struct conn *conns;
     size_t nconns;
-    struct spoa_ctx ctx;
+    struct spoa_ctx ctx; /* ctx.router is this worker's */
 };
 
 static struct worker *workers;
@@ -84,6 +110,8 @@ static uint64_t mono_ns(void)
 static void conn_free(struct conn *c)
 {
     struct worker *w = c->w;
+    for (struct pending *p = c->pend; p; p = p->next)
+        p->c = NULL;
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->timer);
@@ -235,6 +263,59 @@ static enum spop_status on_hello(struct conn *c, const struct spop_frame *f)
     return SPOP_ST_NONE;
 }
 
+/* The router's answer to a pending NOTIFY: finish its ACK and queue it. */
+static void on_routed(void *arg, const struct spoa_route_answer *a, enum spoa_route_result res)
+{
+    (void)res;
+    struct pending *p = arg;
+    struct conn *c = p->c;
+    if (c) {
+        if (p->prev)
+            p->prev->next = p->next;
+        else
+            c->pend = p->next;
+        if (p->next)
+            p->next->prev = p->prev;
+        c->npend--;
+    }
+    if (c && c->state != CONN_CLOSING) {
+        size_t n = spoa_finish_ack(p->buf, p->len, p->cap, &p->d, c->w->ctx.cfg, a);
+        if (n == 0 || conn_reserve(c, n) < 0) {
+            conn_disconnect(c, SPOP_ST_RES, "cannot queue an ACK");
+            ev_io_start(c->w->loop, &c->wio);
+        } else {
+            memcpy(c->wbuf + c->wlen, p->buf, n);
+            c->wlen += n;
+            rr_inc(&spoa_stats.notify_frames);
+            rr_hist_observe_ns(&spoa_stats.notify_seconds, mono_ns() - p->t0);
+            if (c->stop_when_answered && c->npend == 0)
+                conn_disconnect(c, SPOP_ST_NONE, "agent is stopping");
+            ev_io_start(c->w->loop, &c->wio);
+        }
+    }
+    free(p);
+}
+
+/* Parks an ACK that waits for route-room's answer (out/len: the ACK so far). */
+static enum spop_status defer(struct conn *c, const struct spoa_deferred *d, const uint8_t *out,
+                              size_t len, uint64_t t0)
+{
+    size_t cap = len + ROUTE_ACTIONS_MAX;
+    if (cap > (size_t)c->max_frame + SPOP_LEN_PREFIX)
+        cap = (size_t)c->max_frame + SPOP_LEN_PREFIX;
+    struct pending *p = malloc(sizeof(*p) + cap);
+    if (!p)
+        return SPOP_ST_RES;
+    *p = (struct pending){.c = c, .next = c->pend, .t0 = t0, .d = *d, .len = len, .cap = cap};
+    memcpy(p->buf, out, len);
+    if (c->pend)
+        c->pend->prev = p;
+    c->pend = p;
+    c->npend++;
+    spoa_router_resolve(c->w->ctx.router, d->room, d->room_len, on_routed, p);
+    return SPOP_ST_NONE;
+}
+
 static enum spop_status on_notify(struct conn *c, const struct spop_frame *f)
 {
     if (!(f->flags & SPOP_FLAG_FIN))
@@ -245,10 +326,14 @@ static enum spop_status on_notify(struct conn *c, const struct spop_frame *f)
         return SPOP_ST_RES;
     c->w->ctx.now = now_unix();
     size_t n = 0;
-    enum spop_status st = spoa_handle_notify(&c->w->ctx, f, c->wbuf + c->wlen, c->wcap - c->wlen,
-                                             c->max_frame, &n);
+    struct spoa_deferred d = {0};
+    enum spop_status st =
+        spoa_handle_notify_async(&c->w->ctx, f, c->wbuf + c->wlen, c->wcap - c->wlen, c->max_frame,
+                                 &n, c->npend < MAX_PENDING ? &d : NULL);
     if (st != SPOP_ST_NONE)
         return st;
+    if (d.pending)
+        return defer(c, &d, c->wbuf + c->wlen, n, t0);
     c->wlen += n;
     rr_inc(&spoa_stats.notify_frames);
     rr_hist_observe_ns(&spoa_stats.notify_seconds, mono_ns() - t0);
@@ -324,8 +409,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 
         size_t off = 0;
         while (c->state != CONN_CLOSING) {
-            uint32_t limit = c->state == CONN_HELLO ? (uint32_t)c->w->ctx.cfg->max_frame_size
-                                                    : c->max_frame;
+            uint32_t limit =
+                c->state == CONN_HELLO ? (uint32_t)c->w->ctx.cfg->max_frame_size : c->max_frame;
             struct spop_frame f;
             int rc = spop_frame_parse(c->rbuf + off, c->rlen - off, limit, &f);
             if (rc == 0)
@@ -441,8 +526,8 @@ static void stop_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* Graceful stop of one worker: no new connections; every connection gets
- * AGENT-DISCONNECT after the frames already read are answered (they are
- * answered as they are read, so that is now). */
+ * AGENT-DISCONNECT after the frames already read are answered (at once, or
+ * when the router answers the pending ones). */
 static void stop_async_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     (void)revents;
@@ -459,6 +544,11 @@ static void stop_async_cb(struct ev_loop *loop, ev_async *a, int revents)
         next = c->next;
         if (c->state == CONN_CLOSING)
             continue;
+        if (c->npend > 0) {
+            c->stop_when_answered = true;
+            ev_io_stop(loop, &c->rio);
+            continue;
+        }
         conn_disconnect(c, SPOP_ST_NONE, "agent is stopping");
         conn_flush(c);
     }
@@ -474,6 +564,8 @@ static void *worker_main(void *arg)
         next = c->next;
         conn_free(c);
     }
+    spoa_router_free(w->ctx.router);
+    w->ctx.router = NULL;
     return NULL;
 }
 
@@ -496,7 +588,9 @@ int spoa_agent_start(const struct spoa_config *cfg, char *err, size_t errlen)
         w->loop = ev_loop_new(EVFLAG_AUTO);
         w->ctx.cfg = cfg;
         w->ctx.cache = rr_token_cache_new(per_thread_cache);
-        if (!w->loop || (per_thread_cache && !w->ctx.cache)) {
+        if (w->loop && cfg->redis)
+            w->ctx.router = spoa_router_new(w->loop, &cfg->router);
+        if (!w->loop || (per_thread_cache && !w->ctx.cache) || (cfg->redis && !w->ctx.router)) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }

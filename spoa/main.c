@@ -1,7 +1,8 @@
 /*
  * roomrelay-spoa: the SPOE agent HAProxy consults. This file is the process:
  * options, keys, signals (SIGTERM/SIGINT stop gracefully, SIGHUP reloads keys),
- * the key-file watch, and the ops endpoint. The protocol work is in agent.c.
+ * the key-file watch, the Redis options, and the ops endpoint. The protocol
+ * work is in agent.c, routing in router.c.
  */
 #include <ev.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "lib/jwt_keys.h"
 #include "lib/keyopts.h"
 #include "lib/log.h"
+#include "lib/registry.h"
 #include "spoa/agent.h"
 #include "spoa/handler.h"
 #include "spoa/ops_http.h"
@@ -32,7 +34,30 @@ static struct rr_keyring keyring;
 static struct rr_keyopts keyopts;
 static struct {
     const char *metrics_listen, *log_format, *log_level;
+    const char *redis, *balance_factor;
+    int64_t owner_cache_size;
 } o;
+static char redis_host[256];
+
+/* --redis HOST:PORT|none and --balance-factor into cfg.router. */
+static void check_redis_options(void)
+{
+    char *end;
+    double c = strtod(o.balance_factor, &end);
+    if (end == o.balance_factor || *end || !(c >= 1.0 && c <= 100.0))
+        rr_opts_die("--balance-factor: '%s' must be a number from 1 to 100", o.balance_factor);
+    cfg.router.balance = c;
+    cfg.redis = strcmp(o.redis, "none") != 0;
+    if (cfg.redis &&
+        rr_parse_hostport(o.redis, redis_host, sizeof(redis_host), &cfg.router.port) < 0)
+        rr_opts_die("--redis: '%s' must be HOST:PORT or none", o.redis);
+    cfg.router.host = redis_host;
+    if (o.owner_cache_size > 0) {
+        cfg.router.cache_size = o.owner_cache_size / cfg.threads;
+        if (cfg.router.cache_size == 0)
+            cfg.router.cache_size = 1;
+    }
+}
 
 static void check_var_name(const char *name)
 {
@@ -103,8 +128,28 @@ int main(int argc, char **argv)
         {"stop-timeout", RR_OPT_INT, &cfg.stop_timeout_ms, "5000", "MS",
          "on SIGTERM, how long to wait for HAProxy to close after AGENT-DISCONNECT", 0, 600000},
         {"max-write-backlog", RR_OPT_INT, &cfg.max_write_backlog, "1048576", "BYTES",
-         "answers queued for a peer that does not read before it is disconnected", 65536,
-         1 << 30},
+         "answers queued for a peer that does not read before it is disconnected", 65536, 1 << 30},
+        {"redis", RR_OPT_STR, &o.redis, "none", "HOST:PORT|none",
+         "Redis holding room owners and the instance registry, for route-room and check-drain "
+         "(none: route-room sets no server and HAProxy uses its stick table)",
+         0, 0},
+        {"redis-prefix", RR_OPT_STR, &cfg.router.prefix, RR_PREFIX_DEFAULT, "PREFIX",
+         "prefix of every Redis key (the backends' --redis-prefix)", 0, 0},
+        {"redis-timeout", RR_OPT_INT, &cfg.router.timeout_ms, "250", "MS",
+         "a Redis answer slower than this drops the connection; the route falls back (keep it "
+         "below the SPOE `timeout processing`)",
+         10, 60000},
+        {"balance-factor", RR_OPT_STR, &o.balance_factor, "1.25", "C",
+         "a new room goes to no backend above C x the average rooms per backend (>= 1)", 0, 0},
+        {"owner-ttl", RR_OPT_INT, &cfg.router.owner_ttl_s, "86400", "SECONDS",
+         "a room's owner is forgotten after this long without a lookup (0: never)", 0, 100000000},
+        {"owner-cache-size", RR_OPT_INT, &o.owner_cache_size, "65536", "N",
+         "room owners cached, all threads together (0: ask Redis every time)", 0, 1 << 26},
+        {"owner-cache-ttl", RR_OPT_INT, &cfg.router.cache_ttl_ms, "60000", "MS",
+         "a cached owner is read from Redis again after this long", 1, 86400000},
+        {"registry-refresh", RR_OPT_INT, &cfg.router.refresh_ms, "1000", "MS",
+         "how often the instance registry is read (drain and undrain messages read it at once)",
+         100, 60000},
         {"metrics-listen", RR_OPT_STR, &o.metrics_listen, NULL, "HOST:PORT",
          "serve /metrics and /health over HTTP here (unset: off)", 0, 0},
         {"log-format", RR_OPT_STR, &o.log_format, "text", "text|json", "log line format", 0, 0},
@@ -114,7 +159,7 @@ int main(int argc, char **argv)
     };
     rr_opts_parse(opts, "roomrelay-spoa", RR_VERSION,
                   "roomrelay-spoa: SPOE agent for HAProxy that checks JWTs (kid/JWKS, claims, key "
-                  "rotation).",
+                  "rotation) and routes rooms to their owner backend (Redis).",
                   argc, argv);
 
     if (rr_log_setup("roomrelay-spoa", o.log_format, o.log_level) < 0)
@@ -135,6 +180,7 @@ int main(int argc, char **argv)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg.threads = n > 0 ? n : 1;
     }
+    check_redis_options();
 
     rr_keyopts_policy(&keyopts, &cfg.policy);
     rr_keyopts_load(&keyopts, &keyring);
@@ -151,8 +197,8 @@ int main(int argc, char **argv)
         return 1;
     }
     struct rr_keyset *ks = rr_keyring_get(&keyring);
-    rr_info("listening on %s with %lld thread(s), %zu key(s)%s%s", cfg.listen,
-            (long long)cfg.threads, ks->n, o.metrics_listen ? ", metrics on " : "",
+    rr_info("listening on %s with %lld thread(s), %zu key(s), redis %s%s%s", cfg.listen,
+            (long long)cfg.threads, ks->n, o.redis, o.metrics_listen ? ", metrics on " : "",
             o.metrics_listen ? o.metrics_listen : "");
     rr_keyset_unref(ks);
 

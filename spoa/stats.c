@@ -72,4 +72,33 @@ void spoa_stats_render(struct rr_text *t)
                    rr_load(&s->key_reloads_failed));
     rr_prom_hist(t, "roomrelay_spoa_notify_seconds",
                  "Time from a NOTIFY frame's arrival to its ACK being queued.", &s->notify_seconds);
+
+    rr_prom_family(t, "roomrelay_spoa_route_room_total", "counter",
+                   "route-room answers, by how the owner was found (or why none was set).");
+    for (int i = 0; i < ROUTE_RESULT_COUNT; i++) {
+        snprintf(lbl, sizeof(lbl), "result=\"%s\"", spoa_route_result_name(i));
+        rr_prom_sample(t, "roomrelay_spoa_route_room_total", lbl, rr_load(&s->route_room[i]));
+    }
+    rr_prom_hist(t, "roomrelay_spoa_route_seconds",
+                 "Time to answer a route-room that had to ask Redis.", &s->route_seconds);
+    static const char *const drain[] = {"up", "draining", "unknown"};
+    rr_prom_family(t, "roomrelay_spoa_check_drain_total", "counter",
+                   "check-drain answers: the server is up, draining, or unknown to the registry.");
+    for (int i = 0; i < DRAIN_RESULT_COUNT; i++) {
+        snprintf(lbl, sizeof(lbl), "result=\"%s\"", drain[i]);
+        rr_prom_sample(t, "roomrelay_spoa_check_drain_total", lbl, rr_load(&s->check_drain[i]));
+    }
+    rr_prom_family(t, "roomrelay_spoa_redis_ready", "gauge",
+                   "Worker threads connected to Redis and holding the instance registry.");
+    rr_prom_sample(t, "roomrelay_spoa_redis_ready", NULL, rr_load(&s->redis_ready));
+    rr_prom_family(t, "roomrelay_spoa_redis_disconnects_total", "counter",
+                   "Redis connections lost or dropped (reconnected with backoff).");
+    rr_prom_sample(t, "roomrelay_spoa_redis_disconnects_total", NULL,
+                   rr_load(&s->redis_disconnects));
+    rr_prom_family(t, "roomrelay_spoa_redis_timeouts_total", "counter",
+                   "Redis answers slower than --redis-timeout (the connection is dropped).");
+    rr_prom_sample(t, "roomrelay_spoa_redis_timeouts_total", NULL, rr_load(&s->redis_timeouts));
+    rr_prom_family(t, "roomrelay_spoa_ctl_messages_total", "counter",
+                   "Control messages received on the ctl channel.");
+    rr_prom_sample(t, "roomrelay_spoa_ctl_messages_total", NULL, rr_load(&s->ctl_messages));
 }

@@ -7,6 +7,7 @@
 
 #include "lib/jwt_verify.h"
 #include "lib/metrics.h"
+#include "spoa/router.h"
 #include "spoa/spop.h"
 
 struct spoa_stats {
@@ -24,7 +25,14 @@ struct spoa_stats {
     _Atomic uint64_t cache_misses;
     _Atomic uint64_t key_reloads_ok;
     _Atomic uint64_t key_reloads_failed;
-    struct rr_hist notify_seconds; /* time to answer one NOTIFY */
+    struct rr_hist notify_seconds;                    /* time to answer one NOTIFY */
+    _Atomic uint64_t route_room[ROUTE_RESULT_COUNT];  /* by result */
+    _Atomic uint64_t check_drain[DRAIN_RESULT_COUNT]; /* by result */
+    _Atomic uint64_t redis_ready;                     /* workers connected with a registry */
+    _Atomic uint64_t redis_disconnects;
+    _Atomic uint64_t redis_timeouts;
+    _Atomic uint64_t ctl_messages;
+    struct rr_hist route_seconds; /* route-room answers that waited for Redis */
 };
 
 extern struct spoa_stats spoa_stats;

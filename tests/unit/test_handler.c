@@ -370,7 +370,7 @@ static void token_without_a_string_sub_is_malformed(void **state)
 static void unknown_message_gets_an_ack_without_actions_and_is_counted(void **state)
 {
     (void)state;
-    struct msg m = {"route-room", {STR_ARG("room", "T42"), NUL_ARG("sub")}};
+    struct msg m = {"no-such-message", {STR_ARG("room", "T42"), NUL_ARG("sub")}};
     uint64_t before = rr_load(&spoa_stats.unknown_messages);
     char got[4096];
 
