@@ -2,15 +2,16 @@
  * The in-process bus: a room's events are numbered by a counter in the room
  * and delivered at once. For one backend without Redis (--redis none), and
  * the fallback a clustered backend keeps serving its local rooms with while
- * Redis is away.
+ * Redis is away. It keeps no history: a member catching up learns the
+ * room's seq and nothing else.
  */
 #include <stdlib.h>
 
 #include "backend/bus.h"
 #include "backend/proto.h"
 
-static int local_publish(struct bus *b, struct room *r, const char *sub, const char *id,
-                         const json_t *data, int64_t ts_ms, bus_done_cb done, void *ctx)
+int bus_local_publish(struct bus *b, struct room *r, const char *sub, const char *id,
+                      const json_t *data, int64_t ts_ms, bus_done_cb done, void *ctx)
 {
     uint64_t seq;
     if (id && room_dedup_find(r, sub, id, &seq)) {
@@ -32,16 +33,20 @@ static int local_publish(struct bus *b, struct room *r, const char *sub, const c
     return 0;
 }
 
+static void local_history(struct bus *b, struct room *r, bool events, uint64_t after,
+                          bus_history_cb cb, void *ctx)
+{
+    (void)b;
+    (void)events;
+    (void)after;
+    struct bus_history h = {.head = r->seq};
+    cb(ctx, &h);
+}
+
 static void local_room_noop(struct bus *b, struct room *r)
 {
     (void)b;
     (void)r;
-}
-
-static uint64_t local_room_seq(struct bus *b, struct room *r)
-{
-    (void)b;
-    return r->seq;
 }
 
 static bool local_degraded(struct bus *b)
@@ -56,10 +61,10 @@ static void local_free(struct bus *b)
 }
 
 static const struct bus_ops local_ops = {
-    .publish = local_publish,
+    .publish = bus_local_publish,
+    .history = local_history,
     .room_open = local_room_noop,
     .room_close = local_room_noop,
-    .room_seq = local_room_seq,
     .degraded = local_degraded,
     .free = local_free,
 };

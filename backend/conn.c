@@ -64,7 +64,9 @@ static int send_text(struct conn *c, struct rr_text *t)
     struct wsbuf *b = text_frame(t->p, t->len);
     rr_text_free(t);
     if (!b) {
-        conn_close_now(c);
+        /* Not conn_close_now: bus callbacks send too, and the connection
+         * must outlive them. */
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
         return -1;
     }
     int rc = conn_queue(c, b);
@@ -80,6 +82,20 @@ static int send_error(struct conn *c, const char *code, const char *message, con
 }
 
 /* ---- membership ---- */
+
+/* A new member learns where the room stands from the bus: the greeting
+ * (welcome for the home room, joined for a join) goes out after the bus's
+ * first answer, then the missed events when `since` was given. Live events
+ * that arrive meanwhile are held back (server_on_event) and fetched again
+ * from the history until the member has caught up with them, so there is no
+ * gap and no duplicate at the seam. */
+struct sync_req {
+    struct room_member *m; /* NULL once the member left */
+    bool first;            /* no answer yet: the greeting is still to send */
+    bool home;             /* the handshake's room: greet with welcome */
+    bool has_since;
+    uint64_t since;
+};
 
 static struct room_member *find_member(struct conn *c, const char *room, size_t len)
 {
@@ -179,7 +195,6 @@ static struct room_member *join_room(struct conn *c, const char *name, size_t le
     m->index = (uint32_t)idx;
     if (first)
         s->bus->ops->room_open(s->bus, r);
-    m->last_seq = s->bus->ops->room_seq(s->bus, r);
     c->rooms[c->n_rooms++] = m;
     announce_member(c, r, true);
     return m;
@@ -190,6 +205,8 @@ static void leave_room(struct conn *c, uint16_t i)
     struct server *s = c->srv;
     struct room_member *m = c->rooms[i];
     struct room *r = m->room;
+    if (m->sync)
+        m->sync->m = NULL;
     announce_member(c, r, false);
     struct room_member *moved = room_remove_member(r, m->index);
     if (moved)
@@ -204,8 +221,23 @@ static void leave_room(struct conn *c, uint16_t i)
 
 /* ---- delivery ---- */
 
+/* One event to one member (a replay from the history). */
+static void deliver_one(struct room_member *m, uint64_t seq, const char *text, size_t len)
+{
+    struct conn *c = m->conn;
+    struct wsbuf *b = c->pmd ? deflated_frame(c->srv, text, len) : text_frame(text, len);
+    if (!b) {
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    m->last_seq = seq;
+    conn_queue(c, b);
+    wsbuf_unref(b);
+}
+
 /* A numbered room event from the bus: framed once, queued to every member
- * that has not had this seq yet. */
+ * that has not had this seq yet. A member still catching up gets it from
+ * the history instead (sync_cb): only the highest such seq is noted. */
 void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, size_t len)
 {
     struct server *s = srv;
@@ -224,6 +256,11 @@ void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, 
         if (i >= r->n_members)
             continue;
         struct room_member *m = r->members[i];
+        if (m->sync) {
+            if (seq > m->held_max)
+                m->held_max = seq;
+            continue;
+        }
         if (seq <= m->last_seq)
             continue;
         m->last_seq = seq;
@@ -236,24 +273,123 @@ void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, 
         wsbuf_unref(z);
 }
 
+/* ---- catching up ---- */
+
+
+/* Whether the history answer gives everything after `since`. */
+static bool history_complete(uint64_t since, const struct bus_history *h)
+{
+    if (since >= h->head)
+        return since == h->head;
+    uint64_t want = since + 1;
+    for (size_t i = 0; i < h->n; i++) {
+        if (h->events[i].seq > since && h->events[i].seq != want++)
+            return false;
+    }
+    return want - 1 == h->head;
+}
+
+static void sync_greet(struct sync_req *q, const struct bus_history *h)
+{
+    struct room_member *m = q->m;
+    struct conn *c = m->conn;
+    const char *room = m->room->name;
+    size_t recovered = 0;
+    for (size_t i = 0; i < h->n; i++)
+        recovered += h->events[i].seq > m->last_seq;
+    struct rr_text t = {0};
+    if (q->home) {
+        char session[17];
+        snprintf(session, sizeof(session), "%016" PRIx64, c->session);
+        proto_welcome(&t, c->srv->cfg->instance_id, session, room, h->head);
+        if (send_text(c, &t) < 0 || !q->has_since)
+            return;
+    }
+    proto_joined(&t, room, h->head, q->has_since ? (int64_t)recovered : -1,
+                 !q->has_since || history_complete(q->since, h));
+    send_text(c, &t);
+}
+
+static void sync_cb(void *ctx, const struct bus_history *h);
+
+static void sync_step(struct sync_req *q, bool events, uint64_t after)
+{
+    struct bus *b = q->m->conn->srv->bus;
+    b->ops->history(b, q->m->room, events, after, sync_cb, q);
+}
+
+static void sync_cb(void *ctx, const struct bus_history *h)
+{
+    struct sync_req *q = ctx;
+    struct room_member *m = q->m;
+    if (!m) {
+        free(q);
+        return;
+    }
+    bool progress = q->first;
+    if (q->first) {
+        m->last_seq = q->has_since && q->since < h->head ? q->since : h->head;
+        sync_greet(q, h);
+        q->first = false;
+    }
+    for (size_t i = 0; i < h->n && m->conn->state == CONN_WS; i++) {
+        if (h->events[i].seq > m->last_seq) {
+            deliver_one(m, h->events[i].seq, h->events[i].text, h->events[i].len);
+            progress = true;
+        }
+    }
+    /* Held-back live events the history did not cover yet: ask again. No
+     * progress means the history lost them (trimmed): go live. */
+    if (m->conn->state == CONN_WS && progress && m->held_max > m->last_seq) {
+        sync_step(q, true, m->last_seq);
+        return;
+    }
+    m->sync = NULL;
+    free(q);
+}
+
+static void sync_start(struct room_member *m, bool home, bool has_since, uint64_t since)
+{
+    struct sync_req *q = calloc(1, sizeof(*q));
+    if (!q) {
+        conn_ws_close(m->conn, WS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    *q = (struct sync_req){.m = m, .first = true, .home = home, .has_since = has_since,
+                           .since = since};
+    m->sync = q;
+    m->held_max = 0;
+    sync_step(q, has_since, since);
+}
+
 /* ---- client messages ---- */
 
-struct publish_ctx {
+/* A publish the bus has not answered yet. The bus may answer after the
+ * connection is gone: ws_session_end() then clears c. */
+struct publish_req {
+    struct publish_req *next, **pprev; /* in c->publishes */
     struct conn *c;
-    const char *id;
+    char id[129];
 };
 
 static void publish_done(void *ctx, uint64_t seq, bool duplicate, const char *err)
 {
-    struct publish_ctx *p = ctx;
-    if (err) {
-        send_error(p->c, err, "the message could not be published", p->id);
-        return;
+    struct publish_req *p = ctx;
+    struct conn *c = p->c;
+    if (c) {
+        *p->pprev = p->next;
+        if (p->next)
+            p->next->pprev = p->pprev;
     }
-    rr_inc(duplicate ? &bstats.duplicates : &bstats.published);
-    struct rr_text t = {0};
-    proto_ack(&t, p->id, seq);
-    send_text(p->c, &t);
+    if (c && err) {
+        send_error(c, err, "the message could not be published", p->id);
+    } else if (c) {
+        rr_inc(duplicate ? &bstats.duplicates : &bstats.published);
+        struct rr_text t = {0};
+        proto_ack(&t, p->id, seq);
+        send_text(c, &t);
+    }
+    free(p);
 }
 
 static int on_publish(struct conn *c, struct proto_msg *m)
@@ -276,8 +412,17 @@ static int on_publish(struct conn *c, struct proto_msg *m)
         return send_error(c, "rate_limited", "too many messages; slow down", id);
     }
     c->strikes = 0;
-    struct publish_ctx ctx = {c, id};
-    s->bus->ops->publish(s->bus, mem->room, c->sub, id, m->data, wall_ms(), publish_done, &ctx);
+    struct publish_req *p = malloc(sizeof(*p));
+    if (!p)
+        return send_error(c, "internal_error", "out of memory", id);
+    memcpy(p->id, id, sizeof(p->id));
+    p->c = c;
+    p->next = c->publishes;
+    p->pprev = &c->publishes;
+    if (p->next)
+        p->next->pprev = &p->next;
+    c->publishes = p;
+    s->bus->ops->publish(s->bus, mem->room, c->sub, id, m->data, wall_ms(), publish_done, p);
     return c->state == CONN_WS ? 0 : -1;
 }
 
@@ -290,22 +435,22 @@ static int on_join(struct conn *c, struct proto_msg *m)
         return send_error(c, "forbidden_room", "your token does not allow this room", NULL);
     }
     struct room_member *mem = find_member(c, m->room, m->room_len);
-    if (!mem) {
-        const char *why = NULL;
-        mem = join_room(c, m->room, m->room_len, &why);
-        if (!mem) {
-            if (strcmp(why, "too_many_rooms") == 0)
-                stats_reject(REJ_TOO_MANY_ROOMS);
-            return send_error(c, why, "cannot join the room", NULL);
-        }
+    if (mem) {
+        /* Already a member: where this connection stands. */
+        uint64_t seq = mem->last_seq;
+        struct rr_text t = {0};
+        proto_joined(&t, room, seq, m->has_since ? 0 : -1, !m->has_since || m->since >= seq);
+        return send_text(c, &t);
     }
-    uint64_t seq = c->srv->bus->ops->room_seq(c->srv->bus, mem->room);
-    /* Without a history to replay from, a resume is complete only if the
-     * client has seen everything already. */
-    bool complete = !m->has_since || m->since >= seq;
-    struct rr_text t = {0};
-    proto_joined(&t, room, seq, m->has_since ? 0 : -1, complete);
-    return send_text(c, &t);
+    const char *why = NULL;
+    mem = join_room(c, m->room, m->room_len, &why);
+    if (!mem) {
+        if (strcmp(why, "too_many_rooms") == 0)
+            stats_reject(REJ_TOO_MANY_ROOMS);
+        return send_error(c, why, "cannot join the room", NULL);
+    }
+    sync_start(mem, false, m->has_since, m->since);
+    return c->state == CONN_WS ? 0 : -1;
 }
 
 static int on_leave(struct conn *c, struct proto_msg *m)
@@ -504,7 +649,8 @@ void ws_session_timer(struct conn *c)
     arm_timer(c, cfg->pong_timeout_s);
 }
 
-int ws_session_open(struct conn *c, const char *room, char *sub, const struct wsh_deflate *pmd)
+int ws_session_open(struct conn *c, const char *room, char *sub, const struct wsh_deflate *pmd,
+                    bool has_since, uint64_t since)
 {
     struct server *s = c->srv;
     const struct backend_config *cfg = s->cfg;
@@ -547,15 +693,15 @@ int ws_session_open(struct conn *c, const char *room, char *sub, const struct ws
         conn_ws_close(c, WS_CLOSE_INTERNAL, why);
         return -1;
     }
-    char session[17];
-    snprintf(session, sizeof(session), "%016" PRIx64, c->session);
-    struct rr_text t = {0};
-    proto_welcome(&t, cfg->instance_id, session, room, s->bus->ops->room_seq(s->bus, m->room));
-    return send_text(c, &t);
+    sync_start(m, true, has_since, since);
+    return c->state == CONN_WS ? 0 : -1;
 }
 
 void ws_session_end(struct conn *c)
 {
+    for (struct publish_req *p = c->publishes; p; p = p->next)
+        p->c = NULL;
+    c->publishes = NULL;
     while (c->n_rooms > 0)
         leave_room(c, (uint16_t)(c->n_rooms - 1));
     free(c->rooms);

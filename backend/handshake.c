@@ -7,6 +7,7 @@
  * only from a --trusted-proxy peer; else the client's own token, verified
  * with the backend's keys; else, with --allow-anonymous, "anon-<session>".
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,28 @@ int ws_upgrade(struct conn *c)
         c->state = CONN_CLOSING;
         return 0;
     }
+    /* since=<seq>: a reconnecting client's last seq; the missed messages
+     * follow welcome. */
+    bool has_since = false;
+    uint64_t since = 0;
+    const char *sv;
+    size_t svlen;
+    enum http_qarg qs = http_req_query_arg(c->req, "since", &sv, &svlen);
+    if (qs != HTTP_QARG_ABSENT) {
+        char *end = NULL;
+        char num[24];
+        if (qs == HTTP_QARG_FOUND && svlen > 0 && svlen < sizeof(num) && sv[0] >= '0' &&
+            sv[0] <= '9') {
+            memcpy(num, sv, svlen);
+            num[svlen] = '\0';
+            errno = 0;
+            since = strtoull(num, &end, 10);
+        }
+        if (!end || *end || errno)
+            return conn_refuse(c, 400, "since must be a non-negative integer", NULL,
+                               REJ_BAD_HANDSHAKE);
+        has_since = true;
+    }
     if (s->draining)
         return conn_refuse(c, 503, "draining: reconnect to another server", "Retry-After: 1\r\n",
                       REJ_DRAINING);
@@ -112,7 +135,8 @@ int ws_upgrade(struct conn *c)
              * open WebSocket keeps only what it uses. */
             http_req_free(c->req);
             c->req = NULL;
-            rc = ws_session_open(c, d.room, owned, d.deflate ? &d.pmd : NULL);
+            rc = ws_session_open(c, d.room, owned, d.deflate ? &d.pmd : NULL, has_since,
+                                 since);
         } else {
             free(owned);
             if (!owned)

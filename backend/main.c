@@ -18,12 +18,15 @@
 #include "lib/jwt_keys.h"
 #include "lib/keyopts.h"
 #include "lib/log.h"
+#include "lib/registry.h"
 
 #ifndef RR_VERSION
 #define RR_VERSION "0.1.0"
 #endif
 
 static struct backend_config cfg;
+static struct bus_redis_config redis_cfg;
+static char redis_host[256];
 static struct rr_keyring keyring;
 static struct server *server;
 static bool exiting;
@@ -142,6 +145,20 @@ int main(int argc, char **argv)
          "this backend's name: HAProxy's server name for it (default: the host name)", 0, 0},
         {"redis", RR_OPT_STR, &o.redis, "none", "HOST:PORT|none",
          "Redis for the cluster; none: a single backend numbering rooms itself", 0, 0},
+        {"redis-prefix", RR_OPT_STR, &redis_cfg.prefix, RR_PREFIX_DEFAULT, "PREFIX",
+         "prefix of every Redis key and channel (one cluster per prefix)", 0, 0},
+        {"history-size", RR_OPT_INT, &redis_cfg.history_size, "1000", "N",
+         "messages kept per room in Redis for resume (and publish ids for de-duplication)", 1,
+         10000000},
+        {"history-ttl", RR_OPT_INT, &redis_cfg.history_ttl_s, "3600", "SECONDS",
+         "a room's history, ids and seq expire this long after its last publish", 1,
+         365 * 86400},
+        {"subscribe-linger-ms", RR_OPT_INT, &redis_cfg.subscribe_linger_ms, "2000", "MS",
+         "keep a room's subscription this long after its last member here left", 0, 3600000},
+        {"redis-backoff-max-ms", RR_OPT_INT, &redis_cfg.backoff_max_ms, "5000", "MS",
+         "longest wait between two attempts to reconnect to Redis", 100, 3600000},
+        {"redis-connect-timeout-ms", RR_OPT_INT, &redis_cfg.connect_timeout_ms, "2000", "MS",
+         "give up a connection attempt to Redis after this long", 100, 600000},
         {"admin-token-file", RR_OPT_STR, &o.admin_token_file, NULL, "FILE",
          "bearer token for POST /admin/drain and /admin/undrain (unset: admin endpoints off)",
          0, 0},
@@ -205,8 +222,17 @@ int main(int argc, char **argv)
                   argv);
     if (rr_log_setup("roomrelay-backend", o.log_format, o.log_level) < 0)
         rr_opts_die("--log-format must be text or json, --log-level debug, info, warn or error");
-    if (strcmp(o.redis, "none") != 0)
-        rr_opts_die("--redis %s: the Redis bus is not built yet; use --redis none", o.redis);
+    if (strcmp(o.redis, "none") != 0) {
+        if (rr_parse_hostport(o.redis, redis_host, sizeof(redis_host), &redis_cfg.port) < 0 ||
+            redis_cfg.port == 0)
+            rr_opts_die("--redis %s: expected HOST:PORT or none", o.redis);
+        size_t pl = strlen(redis_cfg.prefix);
+        if (pl == 0 || pl > RR_INSTANCE_ID_MAX || strpbrk(redis_cfg.prefix, " \t\r\n{}"))
+            rr_opts_die("--redis-prefix '%s': 1 to %d characters, no spaces or braces",
+                        redis_cfg.prefix, RR_INSTANCE_ID_MAX);
+        redis_cfg.host = redis_host;
+        cfg.redis = &redis_cfg;
+    }
     check_hostport("--listen", cfg.listen);
     check_hostport("--agent-check-listen", cfg.agent_check_listen);
 
@@ -240,8 +266,8 @@ int main(int argc, char **argv)
         rr_error("%s", err);
         return 1;
     }
-    rr_info("instance %s listening on %s (WebSocket on /ws)%s", cfg.instance_id, cfg.listen,
-            cfg.keys ? ", verifying tokens" : "");
+    rr_info("instance %s listening on %s (WebSocket on /ws)%s, redis %s", cfg.instance_id,
+            cfg.listen, cfg.keys ? ", verifying tokens" : "", o.redis);
 
     ev_signal sig_term, sig_int;
     ev_signal_init(&sig_term, on_sigterm, SIGTERM);

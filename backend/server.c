@@ -221,7 +221,12 @@ int conn_queue(struct conn *c, struct wsbuf *b)
         return -1;
     }
     if (outq_push(&c->outq, b) < 0) {
-        conn_close_now(c);
+        /* A WebSocket is closed later, not here: bus callbacks queue
+         * frames, and the connection must outlive them. */
+        if (c->state == CONN_WS)
+            conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
+        else
+            conn_close_now(c);
         return -1;
     }
     rr_inc(&bstats.deliveries);
@@ -619,7 +624,9 @@ struct server *server_new(struct ev_loop *loop, const struct backend_config *cfg
     s->rbuf = malloc(READ_BUF + PP2_MAX_HEADER);
     s->rooms = room_table_new();
     s->per_ip = calloc(1, sizeof(*s->per_ip));
-    s->bus = bus_local_new(server_on_event, s, (size_t)cfg->dedup_size);
+    s->bus = cfg->redis ? bus_redis_new(loop, cfg->redis, server_on_event, s,
+                                        (size_t)cfg->dedup_size)
+                        : bus_local_new(server_on_event, s, (size_t)cfg->dedup_size);
     s->token_cache = rr_token_cache_new(cfg->keys ? 16384 : 0);
     if (cfg->deflate) {
         s->inflate_buf = malloc((size_t)(cfg->max_message > 0 ? cfg->max_message : 1 << 24) + 1);

@@ -54,6 +54,7 @@ struct backend_config {
     int64_t drain_timeout_s;
     bool deflate;       /* --permessage-deflate */
     int64_t deflate_level;
+    const struct bus_redis_config *redis; /* NULL: --redis none */
 };
 
 struct server;

@@ -27,13 +27,17 @@ enum conn_state {
 };
 
 struct conn;
+struct sync_req;
+struct publish_req;
 
 /* A connection's membership of a room: what room->members points to. */
 struct room_member {
     struct conn *conn;
     struct room *room;
-    uint32_t index;    /* in room->members */
-    uint64_t last_seq; /* last seq delivered to this connection: never twice */
+    uint32_t index;        /* in room->members */
+    uint64_t last_seq;     /* last seq delivered to this connection: never twice */
+    struct sync_req *sync; /* catching up (conn.c): live events are held back */
+    uint64_t held_max;     /* the highest live seq held back while catching up */
 };
 
 struct conn {
@@ -69,6 +73,7 @@ struct conn {
     uint64_t session;
     uint64_t last_rx_ns;
     struct rr_bucket bucket;  /* publish rate */
+    struct publish_req *publishes; /* in flight on the bus, answered after the conn may be gone */
 };
 
 struct ip_table; /* connections per client address (server.c) */
@@ -118,8 +123,10 @@ bool server_ip_trusted(const struct server *s, int family, const uint8_t *ip);
 
 /* conn.c: the WebSocket session */
 /* Opens the session: takes ownership of sub (malloc'd), joins the home room,
- * sends welcome. c->rooms_claim is set by the caller. */
-int ws_session_open(struct conn *c, const char *room, char *sub, const struct wsh_deflate *pmd);
+ * sends welcome once the bus says where the room stands (with since: then
+ * joined and the missed messages). c->rooms_claim is set by the caller. */
+int ws_session_open(struct conn *c, const char *room, char *sub, const struct wsh_deflate *pmd,
+                    bool has_since, uint64_t since);
 bool conn_room_allowed(const struct conn *c, const char *room, size_t len);
 /* Handles the bytes of an open WebSocket. Returns -1 if the connection closed. */
 int ws_session_read(struct conn *c, uint8_t *buf, size_t len);

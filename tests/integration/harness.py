@@ -169,14 +169,14 @@ def start_backend(args=(), port=None, env=None, instance="ws1"):
     return proc
 
 
-def start_redis(port=None):
+def start_redis(port=None, args=()):
     """Starts a private redis-server on loopback (no persistence) and waits
-    until it answers PING."""
+    until it answers PING. `args` are more redis-server options."""
     port = port or free_port()
     d = tmpdir()
     proc = Proc("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
                           "--save", "", "--appendonly", "no", "--dir", d,
-                          "--protected-mode", "no"])
+                          "--protected-mode", "no"] + list(args))
     proc.port = port
 
     def pong():

@@ -1,0 +1,819 @@
+/*
+ * The Redis bus (DESIGN.md §5; key names from lib/registry.h): a room's
+ * events are numbered by a Lua script in Redis, kept in the room's history
+ * stream and published on its channel; every backend with members of the
+ * room, the publisher's own included, delivers them from its subscription,
+ * so every member sees one order.
+ *
+ * Two connections (redis_link.c): one for commands (the scripts), one for
+ * SUBSCRIBE. The bus keeps its own table of the rooms it follows (room.c's
+ * table: the name, and in seq the highest seq seen; bus_data is the struct
+ * rroom below), because a subscription outlives the room's last local member
+ * by --subscribe-linger-ms, so that a member who leaves and comes back does
+ * not cost an UNSUBSCRIBE and a SUBSCRIBE.
+ *
+ * A publish or a history read is sent only once the room's subscription is
+ * confirmed: what it returns is then followed by every later event on the
+ * subscription. Until then it waits in the room's queue.
+ *
+ * Redis away (either connection down): the bus is degraded. Publishes are
+ * numbered in this process (bus_local_publish) from the highest seq seen, so
+ * local members keep talking; a member catching up gets the seq and no
+ * history. When both connections are back, a script raises the room's seq in
+ * Redis to at least the local one (seqs never go backwards) and the rooms
+ * are subscribed again. The locally numbered events are not in the history.
+ *
+ * Not here: the connection's reconnects (redis_link.c), what a member does
+ * with events and history (conn.c).
+ */
+#include <hiredis/async.h>
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/bus.h"
+#include "backend/proto.h"
+#include "backend/redis_link.h"
+#include "lib/log.h"
+#include "lib/registry.h"
+
+#define KEY_MAX 256
+#define CALL_ARGS_MAX 10
+#define BACKOFF_MIN_MS 100
+
+/* KEYS: seq, hist, ch, ids. ARGV: dedup member ("" for none), message head,
+ * message tail, history size, TTL seconds. Returns {seq, duplicate}. */
+static const char PUBLISH_LUA[] =
+    "local size = tonumber(ARGV[4])\n"
+    "if ARGV[1] ~= '' then\n"
+    "  local old = redis.call('ZSCORE', KEYS[4], ARGV[1])\n"
+    "  if old then return {tonumber(old), 1} end\n"
+    "end\n"
+    "local seq = redis.call('INCR', KEYS[1])\n"
+    "local s = string.format('%d', seq)\n"
+    "local msg = ARGV[2] .. s .. ARGV[3]\n"
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', size, s .. '-0', 'm', msg)\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[5])\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
+    "if ARGV[1] ~= '' then\n"
+    "  redis.call('ZADD', KEYS[4], seq, ARGV[1])\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', seq - size)\n"
+    "  redis.call('EXPIRE', KEYS[4], ARGV[5])\n"
+    "end\n"
+    "redis.call('PUBLISH', KEYS[3], s .. ' ' .. msg)\n"
+    "return {seq, 0}\n";
+
+/* KEYS: seq, hist. ARGV: first stream id to read ("" for the head only).
+ * Returns {head, id, text, id, text, ...}. */
+static const char FETCH_LUA[] =
+    "local head = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if ARGV[1] == '' then return {head} end\n"
+    "local out = {head}\n"
+    "for _, e in ipairs(redis.call('XRANGE', KEYS[2], ARGV[1], '+')) do\n"
+    "  out[#out + 1] = e[1]\n"
+    "  out[#out + 1] = e[2][2]\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS: seq. ARGV: this backend's seq, TTL seconds. Raises seq to ours,
+ * never lowers it; returns the result. */
+static const char CATCHUP_LUA[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+                                  "local mine = tonumber(ARGV[1])\n"
+                                  "if mine > cur then\n"
+                                  "  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
+                                  "  return mine\n"
+                                  "end\n"
+                                  "return cur\n";
+
+struct script {
+    const char *body;
+    char sha[2 * SHA_DIGEST_LENGTH + 1];
+};
+
+enum script_id { SCRIPT_PUBLISH, SCRIPT_FETCH, SCRIPT_CATCHUP, SCRIPT_COUNT };
+
+enum sub_state {
+    SUB_NONE,      /* not subscribed (the link is down, or was) */
+    SUB_PENDING,   /* SUBSCRIBE sent */
+    SUB_ON,        /* confirmed: every later event arrives */
+    SUB_UNPENDING, /* UNSUBSCRIBE sent after the linger */
+};
+
+struct call;
+
+/* The bus's view of one room. */
+struct rroom {
+    struct rbus *bus;
+    struct room *rec;   /* in bus->rooms: the name; rec->seq the highest seq seen */
+    struct room *local; /* the server's room while it has members here, else NULL */
+    enum sub_state state;
+    bool resub; /* subscribed again after a reconnect: counted in bus->resubscribing */
+    ev_timer linger;
+    struct call *waiting, **waiting_tail; /* calls sent when the subscription is on */
+};
+
+struct rbus {
+    struct bus base; /* first: a struct bus * is a struct rbus * */
+    struct ev_loop *loop;
+    struct bus_redis_config cfg;
+    char prefix[RR_INSTANCE_ID_MAX + 1];
+    char size[24], ttl[24];
+    struct redis_link *cmd, *sub;
+    struct script scripts[SCRIPT_COUNT];
+    struct room_table *rooms;
+    size_t resubscribing; /* rooms not subscribed again yet since the link came back */
+    ev_timer refresh;     /* keeps the seq of rooms with members here from expiring */
+};
+
+/* One script call, kept until it is answered so that a NOSCRIPT answer can
+ * load the script and send it again. Its arguments (keys, then ARGV) live
+ * in buf. */
+struct call {
+    struct rbus *bus;
+    enum script_id script;
+    bool reloaded;
+    struct call *next; /* in a room's waiting queue */
+    char room[ROOM_NAME_MAX + 1];
+    int nkeys, argc;
+    size_t off[CALL_ARGS_MAX], len[CALL_ARGS_MAX];
+    struct rr_text buf;
+    /* r is Redis's answer, or NULL when there is none (link lost). */
+    void (*answer)(struct call *c, const redisReply *r);
+    /* What to do instead when the call cannot be sent (Redis away). */
+    void (*fallback)(struct call *c);
+};
+
+struct pub {
+    struct call call; /* first */
+    bus_done_cb done;
+    void *ctx;
+    char *sub;
+    char id[129]; /* "" for none */
+    json_t *data; /* for the fallback */
+    int64_t ts_ms;
+};
+
+struct fetch {
+    struct call call; /* first */
+    bus_history_cb cb;
+    void *ctx;
+};
+
+/* ---- rooms ---- */
+
+static struct rroom *find(struct rbus *b, const char *name)
+{
+    struct room *rec = room_find(b->rooms, name, strlen(name));
+    return rec ? rec->bus_data : NULL;
+}
+
+static uint64_t known_seq(struct rbus *b, const char *name)
+{
+    struct rroom *rr = find(b, name);
+    return rr ? rr->rec->seq : 0;
+}
+
+/* A seq came from Redis or was numbered here: the highest is the room's. */
+static void seen(struct rroom *rr, uint64_t seq)
+{
+    if (seq > rr->rec->seq)
+        rr->rec->seq = seq;
+    if (rr->local && seq > rr->local->seq)
+        rr->local->seq = seq;
+}
+
+static size_t room_key(struct rbus *b, char *out, const char *room, const char *what)
+{
+    return rr_key_room(out, KEY_MAX, b->prefix, room, what);
+}
+
+static bool ready(struct rbus *b)
+{
+    return redis_link_ctx(b->cmd) && redis_link_ctx(b->sub);
+}
+
+static void resub_done(struct rroom *rr)
+{
+    if (rr->resub) {
+        rr->resub = false;
+        rr->bus->resubscribing--;
+    }
+}
+
+/* ---- script calls ---- */
+
+static void call_arg(struct call *c, const char *p, size_t len)
+{
+    c->off[c->argc] = c->buf.len;
+    c->len[c->argc] = len;
+    c->argc++;
+    rr_text_append(&c->buf, p, len);
+}
+
+static void call_key(struct call *c, const char *what)
+{
+    char key[KEY_MAX];
+    size_t n = room_key(c->bus, key, c->room, what);
+    call_arg(c, key, n);
+    c->nkeys++;
+}
+
+static void call_free(struct call *c)
+{
+    rr_text_free(&c->buf);
+    free(c);
+}
+
+static void call_cb(redisAsyncContext *ac, void *reply, void *priv);
+
+static int call_send(struct call *c)
+{
+    redisAsyncContext *ac = redis_link_ctx(c->bus->cmd);
+    if (!ac || c->buf.oom)
+        return -1;
+    const char *argv[CALL_ARGS_MAX + 3];
+    size_t lens[CALL_ARGS_MAX + 3];
+    char nkeys[8];
+    snprintf(nkeys, sizeof(nkeys), "%d", c->nkeys);
+    argv[0] = "EVALSHA";
+    argv[1] = c->bus->scripts[c->script].sha;
+    argv[2] = nkeys;
+    for (int i = 0; i < 3; i++)
+        lens[i] = strlen(argv[i]);
+    for (int i = 0; i < c->argc; i++) {
+        argv[3 + i] = c->buf.p + c->off[i];
+        lens[3 + i] = c->len[i];
+    }
+    return redisAsyncCommandArgv(ac, call_cb, c, 3 + c->argc, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
+static void load_script(struct rbus *b, enum script_id id)
+{
+    redisAsyncContext *ac = redis_link_ctx(b->cmd);
+    if (ac)
+        redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", b->scripts[id].body);
+}
+
+static void call_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct call *c = priv;
+    const redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0 && !c->reloaded) {
+        /* Redis lost its scripts (SCRIPT FLUSH, a restart): load it again,
+         * then the call; one connection keeps them in order. */
+        rr_info("redis: the bus's script is not loaded any more; loading it again");
+        c->reloaded = true;
+        load_script(c->bus, c->script);
+        if (call_send(c) == 0)
+            return;
+        r = NULL;
+    }
+    if (r && r->type == REDIS_REPLY_ERROR)
+        rr_warn("redis: room %s: %s", c->room, r->str);
+    c->answer(c, r);
+}
+
+/* Sends the call when the room's subscription is on, queues it while a
+ * SUBSCRIBE is on its way, falls back when Redis is away. */
+static void call_submit(struct rroom *rr, struct call *c)
+{
+    if (rr && ready(rr->bus) && (rr->state == SUB_PENDING || rr->state == SUB_UNPENDING)) {
+        c->next = NULL;
+        *rr->waiting_tail = c;
+        rr->waiting_tail = &c->next;
+        return;
+    }
+    if (!rr || !ready(c->bus) || rr->state != SUB_ON || call_send(c) < 0)
+        c->fallback(c);
+}
+
+/* Every queued call of the room: sent (the subscription is on), or their
+ * fallback (it will not be). */
+static void flush_waiting(struct rroom *rr, bool send)
+{
+    struct call *c = rr->waiting;
+    rr->waiting = NULL;
+    rr->waiting_tail = &rr->waiting;
+    while (c) {
+        struct call *next = c->next;
+        if (!send || call_send(c) < 0)
+            c->fallback(c);
+        c = next;
+    }
+}
+
+/* ---- subscriptions ---- */
+
+static void sub_cb(redisAsyncContext *ac, void *reply, void *priv);
+
+static void channel(struct rroom *rr, char *out, size_t *len)
+{
+    *len = room_key(rr->bus, out, rr->rec->name, "ch");
+}
+
+static void subscribe(struct rroom *rr)
+{
+    redisAsyncContext *ac = redis_link_ctx(rr->bus->sub);
+    char ch[KEY_MAX];
+    size_t n;
+    channel(rr, ch, &n);
+    if (ac && n && redisAsyncCommand(ac, sub_cb, rr->bus, "SUBSCRIBE %b", ch, n) == REDIS_OK)
+        rr->state = SUB_PENDING;
+}
+
+static void rroom_free(struct rroom *rr)
+{
+    struct rbus *b = rr->bus;
+    flush_waiting(rr, false);
+    resub_done(rr);
+    ev_timer_stop(b->loop, &rr->linger);
+    room_remove(b->rooms, rr->rec);
+    free(rr);
+}
+
+/* The linger ran out with no member back: let the subscription go. */
+static void linger_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rroom *rr = t->data;
+    redisAsyncContext *ac = redis_link_ctx(rr->bus->sub);
+    char ch[KEY_MAX];
+    size_t n;
+    channel(rr, ch, &n);
+    if ((rr->state == SUB_ON || rr->state == SUB_PENDING) && ac &&
+        redisAsyncCommand(ac, NULL, NULL, "UNSUBSCRIBE %b", ch, n) == REDIS_OK) {
+        rr->state = SUB_UNPENDING;
+        return;
+    }
+    if (rr->state == SUB_NONE)
+        rroom_free(rr);
+}
+
+/* "<prefix>{<room>}:ch" -> the bus's room, or NULL. */
+static struct rroom *room_of_channel(struct rbus *b, const redisReply *ch)
+{
+    size_t pl = strlen(b->prefix);
+    if (ch->type != REDIS_REPLY_STRING || ch->len < pl + 5 || memcmp(ch->str, b->prefix, pl) ||
+        ch->str[pl] != '{' || memcmp(ch->str + ch->len - 4, "}:ch", 4) != 0)
+        return NULL;
+    size_t n = ch->len - pl - 5;
+    if (n == 0 || n > ROOM_NAME_MAX)
+        return NULL;
+    struct room *rec = room_find(b->rooms, ch->str + pl + 1, n);
+    return rec ? rec->bus_data : NULL;
+}
+
+/* An event "<seq> <message JSON>": to the room's members here. */
+static void on_message(struct rbus *b, struct rroom *rr, const redisReply *m)
+{
+    if (m->type != REDIS_REPLY_STRING)
+        return;
+    const char *sp = memchr(m->str, ' ', m->len);
+    char *end = NULL;
+    uint64_t seq = sp && m->str[0] >= '0' && m->str[0] <= '9' ? strtoull(m->str, &end, 10) : 0;
+    if (!seq || end != sp) {
+        rr_warn("redis: room %s: an event without a seq, ignored", rr->rec->name);
+        return;
+    }
+    seen(rr, seq);
+    if (rr->local)
+        b->base.on_event(b->base.srv, rr->local, seq, sp + 1, m->len - (size_t)(sp + 1 - m->str));
+}
+
+static void sub_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct rbus *b = priv;
+    const redisReply *r = reply;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    struct rroom *rr = room_of_channel(b, r->element[1]);
+    if (!rr)
+        return;
+    const char *kind = r->element[0]->str;
+    if (strcmp(kind, "message") == 0) {
+        on_message(b, rr, r->element[2]);
+    } else if (strcmp(kind, "subscribe") == 0 && rr->state == SUB_PENDING) {
+        rr->state = SUB_ON;
+        resub_done(rr);
+        flush_waiting(rr, true);
+    } else if (strcmp(kind, "unsubscribe") == 0 && rr->state == SUB_UNPENDING) {
+        rr->state = SUB_NONE;
+        if (rr->local)
+            subscribe(rr);
+        else
+            rroom_free(rr);
+    }
+}
+
+/* ---- publish ---- */
+
+static void pub_free(struct pub *p)
+{
+    free(p->sub);
+    json_decref(p->data);
+    call_free(&p->call);
+}
+
+static void pub_answer(struct call *c, const redisReply *r)
+{
+    struct pub *p = (struct pub *)c;
+    struct rbus *b = c->bus;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0 &&
+        r->element[1]->type == REDIS_REPLY_INTEGER) {
+        uint64_t seq = (uint64_t)r->element[0]->integer;
+        bool dup = r->element[1]->integer == 1;
+        struct rroom *rr = find(b, c->room);
+        if (rr) {
+            seen(rr, seq);
+            /* Remembered here too, for a resend while Redis is away. */
+            if (!dup && rr->local && p->id[0])
+                room_dedup_add(rr->local, p->sub, p->id, seq, b->base.dedup_size);
+        }
+        p->done(p->ctx, seq, dup, NULL);
+    } else {
+        /* Published or not, nobody can tell: the client resends with the
+         * same id, and Redis de-duplicates. */
+        p->done(p->ctx, 0, false, "unavailable");
+    }
+    pub_free(p);
+}
+
+/* Redis is away: numbered here, if the room still has members here. */
+static void pub_fallback(struct call *c)
+{
+    struct pub *p = (struct pub *)c;
+    struct rroom *rr = find(c->bus, c->room);
+    if (rr && rr->local) {
+        bus_local_publish(&c->bus->base, rr->local, p->sub, p->id[0] ? p->id : NULL, p->data,
+                          p->ts_ms, p->done, p->ctx);
+        seen(rr, rr->local->seq);
+    } else {
+        p->done(p->ctx, 0, false, "unavailable");
+    }
+    pub_free(p);
+}
+
+static int redis_publish(struct bus *bb, struct room *r, const char *sub, const char *id,
+                         const json_t *data, int64_t ts_ms, bus_done_cb done, void *ctx)
+{
+    struct rbus *b = (struct rbus *)bb;
+    struct rroom *rr = r->bus_data;
+    if (!rr || !ready(b) || rr->state == SUB_NONE) {
+        int rc = bus_local_publish(bb, r, sub, id, data, ts_ms, done, ctx);
+        if (rr)
+            seen(rr, r->seq);
+        return rc;
+    }
+    struct pub *p = calloc(1, sizeof(*p));
+    if (!p || !(p->sub = strdup(sub))) {
+        free(p);
+        done(ctx, 0, false, "internal_error");
+        return -1;
+    }
+    struct call *c = &p->call;
+    c->bus = b;
+    c->script = SCRIPT_PUBLISH;
+    c->answer = pub_answer;
+    c->fallback = pub_fallback;
+    memcpy(c->room, r->name, (size_t)r->name_len + 1);
+    p->done = done;
+    p->ctx = ctx;
+    p->ts_ms = ts_ms;
+    p->data = json_incref((json_t *)data);
+    snprintf(p->id, sizeof(p->id), "%s", id ? id : "");
+
+    call_key(c, "seq");
+    call_key(c, "hist");
+    call_key(c, "ch");
+    call_key(c, "ids");
+    struct rr_text t = {0};
+    if (id)
+        rr_text_printf(&t, "%s\n%s", sub, id);
+    call_arg(c, t.p ? t.p : "", t.len);
+    rr_text_free(&t);
+    proto_message_head(&t, r->name);
+    call_arg(c, t.p ? t.p : "", t.len);
+    c->buf.oom |= t.oom;
+    rr_text_free(&t);
+    proto_message_tail(&t, sub, data, ts_ms);
+    call_arg(c, t.p ? t.p : "", t.len);
+    c->buf.oom |= t.oom;
+    rr_text_free(&t);
+    call_arg(c, b->size, strlen(b->size));
+    call_arg(c, b->ttl, strlen(b->ttl));
+    if (c->buf.oom) {
+        pub_free(p);
+        done(ctx, 0, false, "internal_error");
+        return -1;
+    }
+    call_submit(rr, c);
+    return 0;
+}
+
+/* ---- history ---- */
+
+static void fetch_local(struct fetch *f)
+{
+    struct bus_history h = {.head = known_seq(f->call.bus, f->call.room)};
+    f->cb(f->ctx, &h);
+}
+
+static void fetch_answer(struct call *c, const redisReply *r)
+{
+    struct fetch *f = (struct fetch *)c;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements % 2 != 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER) {
+        fetch_local(f);
+        call_free(c);
+        return;
+    }
+    size_t n = (r->elements - 1) / 2;
+    struct bus_event *ev = n ? calloc(n, sizeof(*ev)) : NULL;
+    struct bus_history h = {.head = (uint64_t)r->element[0]->integer, .events = ev};
+    for (size_t i = 0; ev && i < n; i++) {
+        const redisReply *id = r->element[1 + 2 * i], *m = r->element[2 + 2 * i];
+        if (id->type != REDIS_REPLY_STRING || m->type != REDIS_REPLY_STRING)
+            break;
+        uint64_t seq = strtoull(id->str, NULL, 10);
+        if (seq == 0 || (h.n > 0 && seq <= ev[h.n - 1].seq))
+            break;
+        ev[h.n++] = (struct bus_event){seq, m->str, m->len};
+    }
+    struct rroom *rr = find(c->bus, c->room);
+    if (rr)
+        seen(rr, h.head);
+    f->cb(f->ctx, &h);
+    free(ev);
+    call_free(c);
+}
+
+static void fetch_fallback(struct call *c)
+{
+    fetch_local((struct fetch *)c);
+    call_free(c);
+}
+
+static void redis_history(struct bus *bb, struct room *r, bool events, uint64_t after,
+                          bus_history_cb cb, void *ctx)
+{
+    struct rbus *b = (struct rbus *)bb;
+    struct fetch *f = calloc(1, sizeof(*f));
+    if (!f) {
+        struct bus_history h = {.head = r->seq};
+        cb(ctx, &h);
+        return;
+    }
+    struct call *c = &f->call;
+    c->bus = b;
+    c->script = SCRIPT_FETCH;
+    c->answer = fetch_answer;
+    c->fallback = fetch_fallback;
+    memcpy(c->room, r->name, (size_t)r->name_len + 1);
+    f->cb = cb;
+    f->ctx = ctx;
+    call_key(c, "seq");
+    call_key(c, "hist");
+    char start[32] = "";
+    if (events)
+        snprintf(start, sizeof(start), "%" PRIu64 "-0", after + 1);
+    call_arg(c, start, strlen(start));
+    call_submit(r->bus_data, c);
+}
+
+/* ---- rooms opening and closing ---- */
+
+static void redis_room_open(struct bus *bb, struct room *r)
+{
+    struct rbus *b = (struct rbus *)bb;
+    struct room *rec = room_get(b->rooms, r->name, r->name_len);
+    struct rroom *rr = rec ? rec->bus_data : NULL;
+    if (rec && !rr) {
+        rr = calloc(1, sizeof(*rr));
+        if (!rr) {
+            room_remove(b->rooms, rec);
+            rec = NULL;
+        } else {
+            rr->bus = b;
+            rr->rec = rec;
+            rr->waiting_tail = &rr->waiting;
+            ev_timer_init(&rr->linger, linger_cb, 0.0, 0.0);
+            rr->linger.data = rr;
+            rec->bus_data = rr;
+        }
+    }
+    if (!rr) {
+        rr_error("out of memory: room %s is served without Redis", r->name);
+        return;
+    }
+    ev_timer_stop(b->loop, &rr->linger);
+    rr->local = r;
+    r->bus_data = rr;
+    seen(rr, rec->seq);
+    if (rr->state == SUB_NONE)
+        subscribe(rr);
+}
+
+static void redis_room_close(struct bus *bb, struct room *r)
+{
+    struct rbus *b = (struct rbus *)bb;
+    struct rroom *rr = r->bus_data;
+    if (!rr)
+        return;
+    r->bus_data = NULL;
+    rr->local = NULL;
+    ev_timer_set(&rr->linger, (double)b->cfg.subscribe_linger_ms / 1000.0, 0.0);
+    ev_timer_start(b->loop, &rr->linger);
+}
+
+/* ---- the links ---- */
+
+/* Each of the bus's rooms, in an array: the walk may free rooms. */
+static struct rroom **all_rooms(struct rbus *b, size_t *n)
+{
+    *n = 0;
+    struct rroom **v = malloc((room_table_count(b->rooms) + 1) * sizeof(*v));
+    for (struct room *rec = room_next(b->rooms, NULL); v && rec; rec = room_next(b->rooms, rec))
+        v[(*n)++] = rec->bus_data;
+    return v;
+}
+
+static void catchup_answer(struct call *c, const redisReply *r)
+{
+    struct rroom *rr = find(c->bus, c->room);
+    if (rr && r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        seen(rr, (uint64_t)r->integer);
+    call_free(c);
+}
+
+static void catch_up(struct rbus *b, struct rroom *rr)
+{
+    struct call *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->bus = b;
+    c->script = SCRIPT_CATCHUP;
+    c->answer = catchup_answer;
+    memcpy(c->room, rr->rec->name, (size_t)rr->rec->name_len + 1);
+    call_key(c, "seq");
+    char seq[24];
+    snprintf(seq, sizeof(seq), "%" PRIu64, rr->rec->seq);
+    call_arg(c, seq, strlen(seq));
+    call_arg(c, b->ttl, strlen(b->ttl));
+    if (call_send(c) < 0)
+        call_free(c);
+}
+
+/* Redis is reachable again (or for the first time): make its seqs at least
+ * ours before any publish goes there. */
+static void on_ready(struct rbus *b)
+{
+    size_t n;
+    struct rroom **v = all_rooms(b, &n);
+    for (size_t i = 0; v && i < n; i++)
+        if (v[i]->rec->seq > 0)
+            catch_up(b, v[i]);
+    free(v);
+    rr_info("redis: connected; the bus is up");
+}
+
+static void cmd_change(void *arg, bool up)
+{
+    struct rbus *b = arg;
+    if (!up) {
+        rr_warn("redis: command link down: numbering rooms here until it is back");
+        return;
+    }
+    for (int i = 0; i < SCRIPT_COUNT; i++)
+        load_script(b, (enum script_id)i);
+    if (ready(b))
+        on_ready(b);
+}
+
+static void sub_change(void *arg, bool up)
+{
+    struct rbus *b = arg;
+    size_t n;
+    struct rroom **v = all_rooms(b, &n);
+    for (size_t i = 0; v && i < n; i++) {
+        struct rroom *rr = v[i];
+        if (up) {
+            if (rr->local && rr->state == SUB_NONE)
+                subscribe(rr);
+            if (rr->state == SUB_PENDING && !rr->resub) {
+                rr->resub = true;
+                b->resubscribing++;
+            }
+            continue;
+        }
+        resub_done(rr);
+        rr->state = SUB_NONE;
+        flush_waiting(rr, false);
+        if (!rr->local)
+            rroom_free(rr);
+    }
+    free(v);
+    if (!up)
+        rr_warn("redis: subscribe link down: numbering rooms here until it is back");
+    else if (ready(b))
+        on_ready(b);
+}
+
+/* Every third of the TTL: the seq of each room with members here must
+ * outlive idle spells, or it would start again at 1 under their feet. */
+static void refresh_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct rbus *b = t->data;
+    redisAsyncContext *ac = redis_link_ctx(b->cmd);
+    for (struct room *rec = room_next(b->rooms, NULL); ac && rec; rec = room_next(b->rooms, rec)) {
+        char key[KEY_MAX];
+        if (room_key(b, key, rec->name, "seq"))
+            redisAsyncCommand(ac, NULL, NULL, "EXPIRE %s %s", key, b->ttl);
+    }
+}
+
+/* ---- the bus ---- */
+
+/* Degraded until both links are up and every room with members here is
+ * subscribed again: only then does every event reach them. */
+static bool redis_degraded(struct bus *bb)
+{
+    struct rbus *b = (struct rbus *)bb;
+    return !ready(b) || b->resubscribing > 0;
+}
+
+static void redis_free(struct bus *bb)
+{
+    struct rbus *b = (struct rbus *)bb;
+    ev_timer_stop(b->loop, &b->refresh);
+    /* Calls in flight are answered (with no reply) while the links go. */
+    redis_link_free(b->cmd);
+    redis_link_free(b->sub);
+    b->cmd = b->sub = NULL;
+    size_t n;
+    struct rroom **v = all_rooms(b, &n);
+    for (size_t i = 0; v && i < n; i++)
+        rroom_free(v[i]);
+    free(v);
+    room_table_free(b->rooms);
+    free(b);
+}
+
+static const struct bus_ops redis_ops = {
+    .publish = redis_publish,
+    .history = redis_history,
+    .room_open = redis_room_open,
+    .room_close = redis_room_close,
+    .degraded = redis_degraded,
+    .free = redis_free,
+};
+
+struct bus *bus_redis_new(struct ev_loop *loop, const struct bus_redis_config *cfg,
+                          bus_event_cb on_event, void *srv, size_t dedup_size)
+{
+    struct rbus *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->base.ops = &redis_ops;
+    b->base.on_event = on_event;
+    b->base.srv = srv;
+    b->base.dedup_size = dedup_size;
+    b->loop = loop;
+    b->cfg = *cfg;
+    snprintf(b->prefix, sizeof(b->prefix), "%s", cfg->prefix);
+    snprintf(b->size, sizeof(b->size), "%" PRId64, cfg->history_size);
+    snprintf(b->ttl, sizeof(b->ttl), "%" PRId64, cfg->history_ttl_s);
+    const char *bodies[SCRIPT_COUNT] = {PUBLISH_LUA, FETCH_LUA, CATCHUP_LUA};
+    for (int i = 0; i < SCRIPT_COUNT; i++) {
+        unsigned char md[SHA_DIGEST_LENGTH];
+        b->scripts[i].body = bodies[i];
+        SHA1((const unsigned char *)bodies[i], strlen(bodies[i]), md);
+        for (int j = 0; j < SHA_DIGEST_LENGTH; j++)
+            snprintf(b->scripts[i].sha + 2 * j, 3, "%02x", md[j]);
+    }
+    b->rooms = room_table_new();
+    if (!b->rooms) {
+        free(b);
+        return NULL;
+    }
+    ev_timer_init(&b->refresh, refresh_cb, 0.0, (double)(cfg->history_ttl_s / 3 + 1));
+    b->refresh.data = b;
+    ev_timer_again(loop, &b->refresh);
+    struct redis_link_config lc = {cfg->host, cfg->port, BACKOFF_MIN_MS, cfg->backoff_max_ms,
+                                   cfg->connect_timeout_ms};
+    b->cmd = redis_link_new(loop, "command", &lc, cmd_change, b);
+    b->sub = redis_link_new(loop, "subscribe", &lc, sub_change, b);
+    if (!b->cmd || !b->sub) {
+        redis_free(&b->base);
+        return NULL;
+    }
+    return &b->base;
+}
