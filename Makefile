@@ -12,7 +12,10 @@ CSTD    := -std=c11 -D_GNU_SOURCE
 INCS    := -I. -I$(LLHTTP_INC)
 RELEASE := -O2 -g
 SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-LIBS    := -lev -ljwt -ljansson -lhiredis -lssl -lcrypto -lz -lpthread -lm
+LIBS    := -lev -ljansson -lhiredis -lssl -lcrypto -lz -lpthread -lm
+# libjwt signs tokens in unit tests (a second implementation beside python3-jwt);
+# the binaries verify with OpenSSL directly (docs/spoa.md, "Libraries").
+TEST_LIBS := -ljwt -lcmocka
 
 # Sources: every .c of a part is a module; main.c is the binary's entry point.
 LIB_SRC     := $(wildcard lib/*.c)
@@ -100,7 +103,7 @@ $(BUILD)/roomrelay-bench: $(call obj,rel,bench/roomrelay-bench.c) $(BENCH_DEPS)
 # Unit tests: one cmocka program per module, built with ASan + UBSan.
 UNIT_DEPS = $(call obj,asan,$(SPOA_SRC) $(BACKEND_SRC) $(LIB_SRC)) $(call LLHTTP_OBJ,asan)
 $(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(UNIT_DEPS)
-	$(CC) $(SANITIZE) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(SANITIZE) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
 ASAN_BINS := $(BUILD)/asan/roomrelay-spoa $(BUILD)/asan/roomrelay-backend
 

@@ -16,6 +16,10 @@
 /* True when in is unpadded base64url: only [A-Za-z0-9_-] and a length that is not 4n+1. */
 bool rr_b64url_valid(const char *in, size_t len);
 
+/* True when in is valid and the one spelling of its bytes: the bits of the last
+ * character beyond the data are zero (RFC 4648 §3.5). Decoding ignores them. */
+bool rr_b64url_canonical(const char *in, size_t len);
+
 /* Decodes into out (RR_B64URL_DECODED_MAX(len) bytes). Returns the decoded
  * length, or -1 when !rr_b64url_valid(in, len). */
 ssize_t rr_b64url_decode(const char *in, size_t len, unsigned char *out);

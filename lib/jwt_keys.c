@@ -2,8 +2,8 @@
  * Loading JWT verification keys and swapping them on reload.
  *
  * Every public key, from a PEM file or a JWK, is turned into an OpenSSL
- * EVP_PKEY, checked, and stored as a SubjectPublicKeyInfo PEM, the one form
- * libjwt 1.10 reads. The algorithms a key may verify are fixed here and only
+ * EVP_PKEY once, checked, and kept as such: verification (jwt_verify.c) never
+ * parses a key. The algorithms a key may verify are fixed here and only
  * here: HMAC keys get HS*, RSA keys RS*, EC keys the ES* of their curve, so a
  * public key can never be used as an HMAC secret. Not here: the checks of a
  * token (jwt_verify.c).
@@ -117,9 +117,9 @@ struct key_list {
     size_t n, cap;
 };
 
-/* Appends a key; takes ownership of material. */
+/* Appends a key: an HMAC secret (material) or a public key (pk), owned from here on. */
 static int push_key(struct key_list *l, enum rr_key_kind kind, const char *kid, uint32_t allowed,
-                    unsigned char *material, size_t material_len, const char *source)
+                    unsigned char *material, size_t material_len, EVP_PKEY *pk, const char *source)
 {
     struct rr_key *k;
 
@@ -128,20 +128,25 @@ static int push_key(struct key_list *l, enum rr_key_kind kind, const char *kid, 
         struct rr_key *v = realloc(l->v, cap * sizeof(*v));
         if (!v) {
             free(material);
+            EVP_PKEY_free(pk);
             return -1;
         }
         l->v = v;
         l->cap = cap;
     }
     k = &l->v[l->n];
-    *k = (struct rr_key){
-        .kind = kind, .allowed = allowed, .material = material, .material_len = material_len};
+    *k = (struct rr_key){.kind = kind,
+                         .allowed = allowed,
+                         .material = material,
+                         .material_len = material_len,
+                         .pkey = pk};
     k->source = strdup(source);
     k->kid = kid ? strdup(kid) : NULL;
     if (!k->source || (kid && !k->kid)) {
         free(k->source);
         free(k->kid);
         free(material);
+        EVP_PKEY_free(pk);
         return -1;
     }
     l->n++;
@@ -153,6 +158,7 @@ static void free_keys(struct rr_key *keys, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(keys[i].kid);
         free(keys[i].material);
+        EVP_PKEY_free(keys[i].pkey);
         free(keys[i].source);
     }
     free(keys);
@@ -172,7 +178,7 @@ static int load_hmac(struct key_list *l, const char *path, char *err, size_t err
         set_err(err, errlen, path, "empty secret");
         return -1;
     }
-    if (push_key(l, RR_KEY_HMAC, NULL, ALG_BIT(RR_ALG_HS256), secret, len, path) < 0) {
+    if (push_key(l, RR_KEY_HMAC, NULL, ALG_BIT(RR_ALG_HS256), secret, len, NULL, path) < 0) {
         set_err(err, errlen, path, "out of memory");
         return -1;
     }
@@ -189,8 +195,8 @@ static int load_hmac_value(struct key_list *l, const char *secret, char *err, si
         set_err(err, errlen, "--hmac-secret", "empty secret");
         return -1;
     }
-    if (!copy || push_key(l, RR_KEY_HMAC, NULL, ALG_BIT(RR_ALG_HS256),
-                          memcpy(copy, secret, len), len, "--hmac-secret") < 0) {
+    if (!copy || push_key(l, RR_KEY_HMAC, NULL, ALG_BIT(RR_ALG_HS256), memcpy(copy, secret, len),
+                          len, NULL, "--hmac-secret") < 0) {
         set_err(err, errlen, "--hmac-secret", "out of memory");
         return -1;
     }
@@ -255,26 +261,6 @@ static const char *kind_name(enum rr_key_kind kind, enum rr_jwt_alg ec_alg)
     return "a key";
 }
 
-/* The key as SubjectPublicKeyInfo PEM, NUL-terminated. */
-static unsigned char *pkey_pem(EVP_PKEY *pk, size_t *len)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    unsigned char *pem = NULL;
-    char *data;
-    long n;
-
-    if (bio && PEM_write_bio_PUBKEY(bio, pk) == 1 && (n = BIO_get_mem_data(bio, &data)) > 0) {
-        pem = malloc((size_t)n + 1);
-        if (pem) {
-            memcpy(pem, data, (size_t)n);
-            pem[n] = '\0';
-            *len = (size_t)n;
-        }
-    }
-    BIO_free(bio);
-    return pem;
-}
-
 /* Whether a key of this kind (and curve) can verify alg; explains why not. */
 static int alg_fits(enum rr_jwt_alg alg, enum rr_key_kind kind, enum rr_jwt_alg ec_alg, char *why)
 {
@@ -326,8 +312,8 @@ static int load_pem(struct key_list *l, const char *spec, char *err, size_t errl
 {
     char path[4096], why[WHY_LEN];
     const char *algs;
-    unsigned char *buf, *pem = NULL;
-    size_t len, pem_len = 0;
+    unsigned char *buf;
+    size_t len;
     enum rr_key_kind kind = RR_KEY_RSA;
     enum rr_jwt_alg ec_alg = RR_ALG_NONE;
     uint32_t allowed = 0;
@@ -361,16 +347,12 @@ static int load_pem(struct key_list *l, const char *spec, char *err, size_t errl
         rc = parse_alg_list(algs, kind, ec_alg, &allowed, why);
     else if (rc == 0)
         allowed = kind == RR_KEY_RSA ? ALG_BIT(RR_ALG_RS256) : ALG_BIT(ec_alg);
-    if (rc == 0 && !(pem = pkey_pem(pk, &pem_len))) {
-        snprintf(why, WHY_LEN, "out of memory");
-        rc = -1;
-    }
-    EVP_PKEY_free(pk);
     if (rc < 0) {
+        EVP_PKEY_free(pk);
         set_err(err, errlen, path, "%s", why);
         return -1;
     }
-    if (push_key(l, kind, NULL, allowed, pem, pem_len, path) < 0) {
+    if (push_key(l, kind, NULL, allowed, NULL, 0, pk, path) < 0) {
         set_err(err, errlen, path, "out of memory");
         return -1;
     }
@@ -489,8 +471,6 @@ static int load_jwk(struct key_list *l, json_t *jwk, const char *path, char *why
     enum rr_jwt_alg alg = RR_ALG_NONE, ec_alg = RR_ALG_NONE;
     enum rr_key_kind kind = RR_KEY_RSA;
     EVP_PKEY *pk = NULL;
-    unsigned char *pem = NULL;
-    size_t pem_len = 0;
     const char *bad = NULL;
     int rc = 0;
 
@@ -533,17 +513,14 @@ static int load_jwk(struct key_list *l, json_t *jwk, const char *path, char *why
         rc = pkey_kind(pk, &kind, &ec_alg, why);
     if (rc == 0 && alg != RR_ALG_NONE)
         rc = alg_fits(alg, kind, ec_alg, why);
-    if (rc == 0 && !(pem = pkey_pem(pk, &pem_len))) {
-        snprintf(why, WHY_LEN, "out of memory");
-        rc = -1;
-    }
-    EVP_PKEY_free(pk);
     ERR_clear_error();
-    if (rc < 0)
+    if (rc < 0) {
+        EVP_PKEY_free(pk);
         return -1;
+    }
     if (alg == RR_ALG_NONE)
         alg = kind == RR_KEY_RSA ? RR_ALG_RS256 : ec_alg;
-    if (push_key(l, kind, json_string_value(kid), ALG_BIT(alg), pem, pem_len, path) < 0) {
+    if (push_key(l, kind, json_string_value(kid), ALG_BIT(alg), NULL, 0, pk, path) < 0) {
         snprintf(why, WHY_LEN, "out of memory");
         return -1;
     }

@@ -12,10 +12,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/types.h>
 #include <sys/types.h>
 #include <time.h>
 
-/* Algorithms libjwt 1.10 can verify. RR_ALG_NONE is never allowed. */
+/* The JWS algorithms we verify (RFC 7518 §3.1: HS, RS, ES). RR_ALG_NONE is never allowed. */
 enum rr_jwt_alg {
     RR_ALG_NONE = 0,
     RR_ALG_HS256,
@@ -36,15 +37,18 @@ const char *rr_jwt_alg_name(enum rr_jwt_alg alg);
 
 enum rr_key_kind { RR_KEY_HMAC, RR_KEY_RSA, RR_KEY_EC };
 
-/* One verification key. `material` is what libjwt's jwt_decode() takes: the
- * raw secret for HMAC, a PEM public key for RSA/EC (JWKs are converted). */
+/* One verification key, parsed once at load into what OpenSSL verifies with:
+ * the raw secret for HMAC, an EVP_PKEY for RSA and EC (from PEM or JWK). The
+ * worker threads share it read-only; OpenSSL 3 lets them verify with one
+ * EVP_PKEY concurrently, each with its own EVP_MD_CTX. */
 struct rr_key {
     enum rr_key_kind kind;
-    char *kid;            /* NULL when the key has none (HMAC and PEM keys, JWKs without kid) */
-    uint32_t allowed;     /* bitmask of (1u << enum rr_jwt_alg) */
-    unsigned char *material;
+    char *kid;               /* NULL when the key has none (HMAC and PEM keys, JWKs without kid) */
+    uint32_t allowed;        /* bitmask of (1u << enum rr_jwt_alg) */
+    unsigned char *material; /* RR_KEY_HMAC: the secret; NULL for RSA and EC */
     size_t material_len;
-    char *source;         /* file it came from, for logs */
+    EVP_PKEY *pkey;          /* RR_KEY_RSA, RR_KEY_EC: the public key; NULL for HMAC */
+    char *source;            /* file it came from, for logs */
 };
 
 /* Where keys come from (the command-line flags). */

@@ -1,7 +1,7 @@
 /*
- * JWT verification policy: header checks done before libjwt sees the token
- * (libjwt 1.10 trusts the token's `alg`), key choice by kid/alg, signature via
- * libjwt, then exp/nbf/iss/aud. Pure apart from the crypto: the caller passes
+ * JWT verification policy: header checks, key choice by kid/alg (the token's
+ * alg alone never picks a key), signature with OpenSSL against keys parsed at
+ * load, then exp/nbf/iss/aud. Pure apart from the crypto: the caller passes
  * `now`. Shared by roomrelay-spoa and roomrelay-backend.
  */
 #ifndef RR_JWT_VERIFY_H
@@ -50,8 +50,10 @@ struct rr_jwt_policy {
  * token with a kid is tried only against the keys with that kid (UNKNOWN_KID
  * if none; HMAC and PEM keys have no kid), one without a kid against every
  * key allowing its alg, in configuration order. MALFORMED also covers a
- * header with crit, a string typ other than "JWT" (libjwt 1.10 cannot verify
- * those), a non-string kid, and an exp or nbf that is not a number. A missing
+ * header with crit, a string typ other than "JWT" (another kind of token), a
+ * non-string kid, and an exp or nbf that is not a number. BAD_SIGNATURE also
+ * covers a signature of the wrong length for its alg (ES* is R || S, RFC 7518
+ * §3.4) and one whose last character has bits set beyond the data. A missing
  * exp is EXPIRED unless allow_no_exp. Valid while now <= exp + leeway and
  * now + leeway >= nbf.
  */

@@ -1,7 +1,9 @@
 /*
  * Unit tests of lib/jwt_keys.c and lib/jwt_verify.c. Tokens and keys come
- * from PyJWT (tests/fixtures/jwt/make_vectors.py), not from libjwt: one
- * cmocka test per vector of vectors.json, named after it. Fixtures are found
+ * from PyJWT (tests/fixtures/jwt/make_vectors.py), not from our code: one
+ * cmocka test per vector of vectors.json, named after it. Beyond them: the
+ * vectors' signatures edited (lengths, DER instead of R || S, spelling), and
+ * ES512, which has no vector, signed here with OpenSSL. Fixtures are found
  * under $RR_FIXTURES, default tests/fixtures (tests run from the repo root).
  */
 #include <setjmp.h>
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/b64url.h"
 #include "lib/jwt_keys.h"
 #include "lib/jwt_verify.h"
 #include "lib/log.h"
@@ -212,8 +216,12 @@ static void keyset_loads_fixture_keys_in_configuration_order(void **state)
     assert_int_equal(k[4].kind, RR_KEY_EC);
     assert_string_equal(k[4].kid, "ec-1");
     assert_int_equal(k[4].allowed, ALG_BIT(RR_ALG_ES384));
-    for (size_t i = 1; i < ks_full->n; i++)
-        assert_non_null(strstr((const char *)k[i].material, "-----BEGIN PUBLIC KEY-----"));
+    assert_null(k[0].pkey);
+    for (size_t i = 1; i < ks_full->n; i++) {
+        assert_null(k[i].material);
+        assert_int_equal(EVP_PKEY_get_base_id(k[i].pkey),
+                         k[i].kind == RR_KEY_RSA ? EVP_PKEY_RSA : EVP_PKEY_EC);
+    }
 }
 
 static void public_keys_never_allow_hmac(void **state)
@@ -478,6 +486,234 @@ static void jwks_skips_and_counts_keys_it_cannot_use(void **state)
     rr_keyset_unref(ks);
 }
 
+/* ---- signatures beyond the vectors: ES's R || S encoding, the signature's spelling ---- */
+
+static const char *vector_token(const char *name)
+{
+    json_t *vectors = json_object_get(doc, "vectors"), *v;
+    size_t i;
+
+    json_array_foreach(vectors, i, v)
+    {
+        if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0)
+            return json_string_value(json_object_get(v, "token"));
+    }
+    fail_msg("no vector %s", name);
+    return NULL;
+}
+
+static size_t b64url_encode(const unsigned char *in, size_t len, char *out)
+{
+    size_t n = (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+
+    while (n > 0 && out[n - 1] == '=')
+        n--;
+    for (size_t i = 0; i < n; i++)
+        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+    out[n] = '\0';
+    return n;
+}
+
+/* "header.payload." of token followed by the base64url of sig: a token with another signature. */
+static void with_signature(char *out, size_t outlen, const char *token, const unsigned char *sig,
+                           size_t sig_len)
+{
+    size_t head = (size_t)(strrchr(token, '.') + 1 - token);
+
+    assert_true(head + (sig_len + 2) / 3 * 4 < outlen);
+    memcpy(out, token, head);
+    b64url_encode(sig, sig_len, out + head);
+}
+
+static size_t signature_of(const char *token, unsigned char *sig, size_t room)
+{
+    const char *s = strrchr(token, '.') + 1;
+    ssize_t n;
+
+    assert_true(RR_B64URL_DECODED_MAX(strlen(s)) <= room);
+    n = rr_b64url_decode(s, strlen(s), sig);
+    assert_true(n > 0);
+    return (size_t)n;
+}
+
+/* R || S as DER, the form OpenSSL signs in and JWS does not use. */
+static size_t raw_to_der(const unsigned char *sig, size_t len, unsigned char *der)
+{
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    unsigned char *p = der;
+    int n;
+
+    assert_non_null(es);
+    assert_int_equal(ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)len / 2, NULL),
+                                    BN_bin2bn(sig + len / 2, (int)len / 2, NULL)),
+                     1);
+    n = i2d_ECDSA_SIG(es, &p);
+    ECDSA_SIG_free(es);
+    assert_true(n > 0);
+    return (size_t)n;
+}
+
+enum sig_edit {
+    SIG_SAME,          /* decoded and encoded again: proves the helpers */
+    SIG_DROP_LAST,     /* one byte short */
+    SIG_APPEND_ZERO,   /* one byte long */
+    SIG_FLIP_FIRST,    /* a bit of R (ES) or of the value (RS, HS) changed */
+    SIG_SWAP_HALVES,   /* S || R */
+    SIG_AS_DER,        /* an ECDSA-Sig-Value instead of R || S */
+    SIG_ALL_ZERO,      /* R = S = 0 */
+    SIG_SPARE_BIT_SET, /* same bytes, last character with a bit beyond the data set */
+};
+
+static const struct sig_case {
+    const char *name;
+    const char *vector;
+    enum sig_edit edit;
+    const char *expect;
+} sig_cases[] = {
+    {"es256_signature_reencoded_ok", "es256_pem_by_curve_ok", SIG_SAME, "ok"},
+    {"es256_signature_of_63_bytes_is_bad_signature", "es256_pem_by_curve_ok", SIG_DROP_LAST,
+     "bad_signature"},
+    {"es256_signature_of_65_bytes_is_bad_signature", "es256_pem_by_curve_ok", SIG_APPEND_ZERO,
+     "bad_signature"},
+    {"es256_signature_r_changed_is_bad_signature", "es256_pem_by_curve_ok", SIG_FLIP_FIRST,
+     "bad_signature"},
+    {"es256_signature_s_r_swapped_is_bad_signature", "es256_pem_by_curve_ok", SIG_SWAP_HALVES,
+     "bad_signature"},
+    {"es256_signature_in_der_is_bad_signature", "es256_pem_by_curve_ok", SIG_AS_DER,
+     "bad_signature"},
+    {"es256_signature_all_zero_is_bad_signature", "es256_pem_by_curve_ok", SIG_ALL_ZERO,
+     "bad_signature"},
+    {"es384_signature_reencoded_ok", "es384_jwks_by_kid_ok", SIG_SAME, "ok"},
+    {"es384_signature_of_95_bytes_is_bad_signature", "es384_jwks_by_kid_ok", SIG_DROP_LAST,
+     "bad_signature"},
+    {"es384_signature_in_der_is_bad_signature", "es384_jwks_by_kid_ok", SIG_AS_DER,
+     "bad_signature"},
+    {"rs256_signature_one_byte_short_is_bad_signature", "rs256_pem_without_kid_ok", SIG_DROP_LAST,
+     "bad_signature"},
+    {"rs256_signature_one_byte_long_is_bad_signature", "rs256_pem_without_kid_ok", SIG_APPEND_ZERO,
+     "bad_signature"},
+    {"hs256_signature_one_byte_long_is_bad_signature", "hs256_secret_file_ok", SIG_APPEND_ZERO,
+     "bad_signature"},
+    {"hs256_signature_spare_bit_set_is_bad_signature", "hs256_secret_file_ok", SIG_SPARE_BIT_SET,
+     "bad_signature"},
+    {"rs256_signature_spare_bit_set_is_bad_signature", "rs256_pem_without_kid_ok",
+     SIG_SPARE_BIT_SET, "bad_signature"},
+    {"es256_signature_spare_bit_set_is_bad_signature", "es256_pem_by_curve_ok", SIG_SPARE_BIT_SET,
+     "bad_signature"},
+};
+
+static void signature_edit(void **state)
+{
+    const struct sig_case *c = *state;
+    const char *token = vector_token(c->vector);
+    unsigned char sig[600], edited[600];
+    char out[2048];
+    size_t len = signature_of(token, sig, sizeof(sig) - 1), half = len / 2;
+    json_t *claims = NULL;
+
+    memcpy(edited, sig, len);
+    switch (c->edit) {
+    case SIG_SAME:
+        break;
+    case SIG_DROP_LAST:
+        len--;
+        break;
+    case SIG_APPEND_ZERO:
+        edited[len++] = 0;
+        break;
+    case SIG_FLIP_FIRST:
+        edited[0] ^= 0x01;
+        break;
+    case SIG_SWAP_HALVES:
+        memcpy(edited, sig + half, half);
+        memcpy(edited + half, sig, half);
+        break;
+    case SIG_AS_DER:
+        len = raw_to_der(sig, len, edited);
+        break;
+    case SIG_ALL_ZERO:
+        memset(edited, 0, len);
+        break;
+    case SIG_SPARE_BIT_SET:
+        break;
+    }
+    with_signature(out, sizeof(out), token, edited, len);
+    if (c->edit == SIG_SPARE_BIT_SET) {
+        static const char abc[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        char *last = out + strlen(out) - 1;
+
+        assert_true(strlen(strrchr(out, '.') + 1) % 4 != 0); /* its lowest bit is beyond the data */
+        *last = abc[(strchr(abc, *last) - abc) ^ 1];
+    }
+    assert_string_equal(
+        rr_auth_err_name(rr_jwt_verify(ks_full, &base_policy, out, strlen(out), now, &claims)),
+        c->expect);
+    json_decref(claims);
+}
+
+/* ES512 has no PyJWT vector: sign with a fresh P-521 key here, many times, so
+ * that R and S of fewer than 66 significant bytes (leading zeros) come up. */
+static void es512_with_p521_key_verifies_raw_r_s(void **state)
+{
+    (void)state;
+    EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+    char path[512], err[512], input[512], token[1024];
+    const char *specs[1] = {path};
+    struct rr_key_sources src = {.pem_specs = specs, .n_pem = 1};
+    struct rr_keyset *ks;
+    FILE *f;
+    int n;
+
+    assert_non_null(pk);
+    tmpfile_path(path, sizeof(path), "p521.pub.pem");
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PUBKEY(f, pk), 1);
+    fclose(f);
+    ks = rr_keyset_load(&src, err, sizeof(err));
+    assert_non_null(ks);
+    assert_int_equal(ks->keys[0].allowed, ALG_BIT(RR_ALG_ES512));
+    for (int round = 0; round < 64; round++) {
+        static const char hdr[] = "{\"alg\":\"ES512\",\"typ\":\"JWT\"}";
+        char payload[256];
+        unsigned char der[160], raw[132], *r_s = raw;
+        const unsigned char *p = der;
+        size_t der_len = sizeof(der), hlen;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        ECDSA_SIG *es;
+        json_t *claims = NULL;
+
+        n = snprintf(payload, sizeof(payload),
+                     "{\"sub\":\"erin-%d\",\"exp\":%lld,\"iss\":\"%s\",\"aud\":\"%s\"}", round,
+                     (long long)now + 600, base_policy.issuer, base_policy.audience);
+        assert_true(n > 0 && (size_t)n < sizeof(payload));
+        hlen = b64url_encode((const unsigned char *)hdr, strlen(hdr), input);
+        input[hlen++] = '.';
+        hlen += b64url_encode((const unsigned char *)payload, (size_t)n, input + hlen);
+        assert_non_null(ctx);
+        assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha512(), NULL, pk), 1);
+        assert_int_equal(EVP_DigestSign(ctx, der, &der_len, (unsigned char *)input, hlen), 1);
+        EVP_MD_CTX_free(ctx);
+        es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+        assert_non_null(es);
+        assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(es), r_s, 66), 66);
+        assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(es), r_s + 66, 66), 66);
+        ECDSA_SIG_free(es);
+        input[hlen] = '.';
+        input[hlen + 1] = '\0';
+        with_signature(token, sizeof(token), input, raw, sizeof(raw));
+        assert_int_equal(rr_jwt_verify(ks, &base_policy, token, strlen(token), now, &claims),
+                         RR_AUTH_OK);
+        json_decref(claims);
+        with_signature(token, sizeof(token), input, raw, sizeof(raw) - 1);
+        assert_int_equal(rr_jwt_verify(ks, &base_policy, token, strlen(token), now, &claims),
+                         RR_AUTH_BAD_SIGNATURE);
+    }
+    rr_keyset_unref(ks);
+    EVP_PKEY_free(pk);
+}
+
 /* ---- keyring reload ---- */
 
 static const char *keyring_str(const char *name)
@@ -668,6 +904,7 @@ int main(void)
         cmocka_unit_test(keyset_generations_are_never_shared),
         cmocka_unit_test(verify_returns_claims_with_their_json_types),
         cmocka_unit_test(jwks_skips_and_counts_keys_it_cannot_use),
+        cmocka_unit_test(es512_with_p521_key_verifies_raw_r_s),
         cmocka_unit_test(keyring_reloads_changed_files_and_keeps_old_keys_on_error),
         cmocka_unit_test(keyring_init_fails_with_the_load_error),
     };
@@ -681,7 +918,7 @@ int main(void)
         return 1;
     vectors = json_object_get(doc, "vectors");
     tests = calloc(N_ELEMS(fixed) + N_ELEMS(pem_cases) + N_ELEMS(load_cases) + N_ELEMS(jwk_cases) +
-                       json_array_size(vectors),
+                       N_ELEMS(sig_cases) + json_array_size(vectors),
                    sizeof(*tests));
     if (!tests)
         return 1;
@@ -696,6 +933,9 @@ int main(void)
     for (i = 0; i < N_ELEMS(jwk_cases); i++)
         tests[n++] = (struct CMUnitTest){jwk_cases[i].name, jwk_member_rules, NULL, NULL,
                                          (void *)&jwk_cases[i]};
+    for (i = 0; i < N_ELEMS(sig_cases); i++)
+        tests[n++] = (struct CMUnitTest){sig_cases[i].name, signature_edit, NULL, NULL,
+                                         (void *)&sig_cases[i]};
     json_array_foreach(vectors, i, v)
     {
         tests[n++] = (struct CMUnitTest){json_string_value(json_object_get(v, "name")),
