@@ -48,6 +48,15 @@ struct bus_history {
 
 typedef void (*bus_history_cb)(void *ctx, const struct bus_history *h);
 
+/* A member event of room r from another backend: the whole `member` JSON. */
+typedef void (*bus_member_cb)(void *srv, struct room *r, const char *text, size_t len);
+
+/* The room's members cluster-wide: subs[i] is connected to insts[i]. ok
+ * false: not known (Redis away), the caller lists its own. Valid during the
+ * callback only. */
+typedef void (*bus_members_cb)(void *ctx, bool ok, const char *const *subs,
+                               const char *const *insts, size_t n);
+
 struct bus_ops {
     int (*publish)(struct bus *b, struct room *r, const char *sub, const char *id,
                    const json_t *data, int64_t ts_ms, bus_done_cb done, void *ctx);
@@ -58,6 +67,17 @@ struct bus_ops {
     /* The first local member joined / the last one left. */
     void (*room_open)(struct bus *b, struct room *r);
     void (*room_close)(struct bus *b, struct room *r);
+    /* sub joined or left r here; present: sub still has a connection in r
+     * here afterwards. event (NULL: none) is the `member` JSON for the
+     * members on the other backends, which get it through on_member; the
+     * caller delivers it to its own. */
+    void (*member)(struct bus *b, struct room *r, const char *sub, bool present, const char *event,
+                   size_t len);
+    /* The room's members cluster-wide, answered exactly once. */
+    void (*members)(struct bus *b, struct room *r, bus_members_cb cb, void *ctx);
+    /* The heartbeat: these subs are still in r here, so their presence
+     * outlives its TTL (and comes back after Redis lost it). */
+    void (*presence_refresh)(struct bus *b, struct room *r, const char *const *subs, size_t n);
     /* True while the bus cannot reach what it needs (Redis down). */
     bool (*degraded)(struct bus *b);
     void (*free)(struct bus *b);
@@ -66,6 +86,7 @@ struct bus_ops {
 struct bus {
     const struct bus_ops *ops;
     bus_event_cb on_event;
+    bus_member_cb on_member; /* set by the owner; the local bus never calls it */
     void *srv;
     size_t dedup_size; /* publish ids remembered per room */
 };
@@ -86,6 +107,8 @@ struct bus_redis_config {
     int64_t subscribe_linger_ms; /* --subscribe-linger-ms */
     int64_t backoff_max_ms;      /* --redis-backoff-max-ms */
     int64_t connect_timeout_ms;  /* --redis-connect-timeout-ms */
+    const char *instance_id;     /* the value of this backend's presence fields */
+    int64_t presence_ttl_ms;     /* a room's members hash: 3 heartbeats */
 };
 
 /* The Redis bus: starts connecting at once; degraded until both of its

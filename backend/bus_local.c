@@ -49,6 +49,34 @@ static void local_room_noop(struct bus *b, struct room *r)
     (void)r;
 }
 
+/* One backend: the caller delivers member events itself. */
+static void local_member(struct bus *b, struct room *r, const char *sub, bool present,
+                         const char *event, size_t len)
+{
+    (void)b;
+    (void)r;
+    (void)sub;
+    (void)present;
+    (void)event;
+    (void)len;
+}
+
+/* One backend: the caller's own members are all there is. */
+static void local_members(struct bus *b, struct room *r, bus_members_cb cb, void *ctx)
+{
+    (void)b;
+    (void)r;
+    cb(ctx, false, NULL, NULL, 0);
+}
+
+static void local_presence_refresh(struct bus *b, struct room *r, const char *const *subs, size_t n)
+{
+    (void)b;
+    (void)r;
+    (void)subs;
+    (void)n;
+}
+
 static bool local_degraded(struct bus *b)
 {
     (void)b;
@@ -65,6 +93,9 @@ static const struct bus_ops local_ops = {
     .history = local_history,
     .room_open = local_room_noop,
     .room_close = local_room_noop,
+    .member = local_member,
+    .members = local_members,
+    .presence_refresh = local_presence_refresh,
     .degraded = local_degraded,
     .free = local_free,
 };

@@ -87,12 +87,30 @@ static const char CATCHUP_LUA[] = "local cur = tonumber(redis.call('GET', KEYS[1
                                   "end\n"
                                   "return cur\n";
 
+/* KEYS: members. ARGV: the registry's instance key prefix, this backend's
+ * id. Returns {sub, instance, ...} of the members whose instance is alive
+ * (it, or its registry record exists) and drops the others: what a crashed
+ * backend left disappears with its record, not only with the hash's TTL. */
+static const char MEMBERS_LUA[] =
+    "local out = {}\n"
+    "local kv = redis.call('HGETALL', KEYS[1])\n"
+    "for i = 1, #kv, 2 do\n"
+    "  local inst = kv[i + 1]\n"
+    "  if inst == ARGV[2] or redis.call('EXISTS', ARGV[1] .. inst) == 1 then\n"
+    "    out[#out + 1] = kv[i]\n"
+    "    out[#out + 1] = inst\n"
+    "  else\n"
+    "    redis.call('HDEL', KEYS[1], kv[i])\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
 struct script {
     const char *body;
     char sha[2 * SHA_DIGEST_LENGTH + 1];
 };
 
-enum script_id { SCRIPT_PUBLISH, SCRIPT_FETCH, SCRIPT_CATCHUP, SCRIPT_COUNT };
+enum script_id { SCRIPT_PUBLISH, SCRIPT_FETCH, SCRIPT_CATCHUP, SCRIPT_MEMBERS, SCRIPT_COUNT };
 
 enum sub_state {
     SUB_NONE,      /* not subscribed (the link is down, or was) */
@@ -120,6 +138,9 @@ struct rbus {
     struct bus_redis_config cfg;
     char prefix[RR_INSTANCE_ID_MAX + 1];
     char size[24], ttl[24];
+    char instance[RR_INSTANCE_ID_MAX + 1];
+    char inst_prefix[KEY_MAX]; /* "<prefix>inst:" */
+    char presence_ttl[24];     /* ms */
     struct redis_link *cmd, *sub;
     struct script scripts[SCRIPT_COUNT];
     struct room_table *rooms;
@@ -158,6 +179,12 @@ struct pub {
 struct fetch {
     struct call call; /* first */
     bus_history_cb cb;
+    void *ctx;
+};
+
+struct members_req {
+    struct call call; /* first */
+    bus_members_cb cb;
     void *ctx;
 };
 
@@ -367,11 +394,32 @@ static struct rroom *room_of_channel(struct rbus *b, const redisReply *ch)
     return rec ? rec->bus_data : NULL;
 }
 
+/* A member event "m <instance> <member JSON>" from another backend: to the
+ * room's members here. The one that sent it delivered it to its own. */
+static void on_member_event(struct rbus *b, struct rroom *rr, const redisReply *m)
+{
+    const char *inst = m->str + 2;
+    const char *sp = memchr(inst, ' ', m->len - 2);
+    if (!sp || sp == inst) {
+        rr_warn("redis: room %s: a malformed member event, ignored", rr->rec->name);
+        return;
+    }
+    size_t il = (size_t)(sp - inst);
+    if (il == strlen(b->instance) && memcmp(inst, b->instance, il) == 0)
+        return;
+    if (rr->local && b->base.on_member)
+        b->base.on_member(b->base.srv, rr->local, sp + 1, m->len - (size_t)(sp + 1 - m->str));
+}
+
 /* An event "<seq> <message JSON>": to the room's members here. */
 static void on_message(struct rbus *b, struct rroom *rr, const redisReply *m)
 {
     if (m->type != REDIS_REPLY_STRING)
         return;
+    if (m->len > 2 && m->str[0] == 'm' && m->str[1] == ' ') {
+        on_member_event(b, rr, m);
+        return;
+    }
     const char *sp = memchr(m->str, ' ', m->len);
     char *end = NULL;
     uint64_t seq = sp && m->str[0] >= '0' && m->str[0] <= '9' ? strtoull(m->str, &end, 10) : 0;
@@ -587,6 +635,110 @@ static void redis_history(struct bus *bb, struct room *r, bool events, uint64_t 
     call_submit(r->bus_data, c);
 }
 
+/* ---- presence ---- */
+
+/* The sub's field in the room's members hash (set while it has a
+ * connection in the room here, TTL 3 heartbeats), and the event to the
+ * other backends on the room's channel, without a seq: not numbered, not in
+ * the history. */
+static void redis_member(struct bus *bb, struct room *r, const char *sub, bool present,
+                         const char *event, size_t len)
+{
+    struct rbus *b = (struct rbus *)bb;
+    redisAsyncContext *ac = redis_link_ctx(b->cmd);
+    char key[KEY_MAX], ch[KEY_MAX];
+    if (!ac || !room_key(b, key, r->name, "members") || !room_key(b, ch, r->name, "ch"))
+        return;
+    if (present) {
+        redisAsyncCommand(ac, NULL, NULL, "HSET %s %s %s", key, sub, b->instance);
+        redisAsyncCommand(ac, NULL, NULL, "PEXPIRE %s %s", key, b->presence_ttl);
+    } else {
+        redisAsyncCommand(ac, NULL, NULL, "HDEL %s %s", key, sub);
+    }
+    if (!event)
+        return;
+    struct rr_text t = {0};
+    rr_text_printf(&t, "m %s ", b->instance);
+    rr_text_append(&t, event, len);
+    if (!t.oom)
+        redisAsyncCommand(ac, NULL, NULL, "PUBLISH %s %b", ch, t.p, t.len);
+    rr_text_free(&t);
+}
+
+static void members_answer(struct call *c, const redisReply *r)
+{
+    struct members_req *q = (struct members_req *)c;
+    size_t n = r && r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0 ? r->elements / 2 : 0;
+    const char **subs = calloc(n + 1, sizeof(*subs)), **insts = calloc(n + 1, sizeof(*insts));
+    bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0 && subs && insts;
+    for (size_t i = 0; ok && i < n; i++) {
+        const redisReply *s = r->element[2 * i], *v = r->element[2 * i + 1];
+        ok = s->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING;
+        subs[i] = s->str;
+        insts[i] = v->str;
+    }
+    q->cb(q->ctx, ok, ok ? subs : NULL, ok ? insts : NULL, ok ? n : 0);
+    free(subs);
+    free(insts);
+    call_free(c);
+}
+
+static void members_fallback(struct call *c)
+{
+    struct members_req *q = (struct members_req *)c;
+    q->cb(q->ctx, false, NULL, NULL, 0);
+    call_free(c);
+}
+
+static void redis_members(struct bus *bb, struct room *r, bus_members_cb cb, void *ctx)
+{
+    struct rbus *b = (struct rbus *)bb;
+    struct members_req *q = calloc(1, sizeof(*q));
+    if (!q) {
+        cb(ctx, false, NULL, NULL, 0);
+        return;
+    }
+    struct call *c = &q->call;
+    c->bus = b;
+    c->script = SCRIPT_MEMBERS;
+    c->answer = members_answer;
+    c->fallback = members_fallback;
+    memcpy(c->room, r->name, (size_t)r->name_len + 1);
+    q->cb = cb;
+    q->ctx = ctx;
+    call_key(c, "members");
+    call_arg(c, b->inst_prefix, strlen(b->inst_prefix));
+    call_arg(c, b->instance, strlen(b->instance));
+    if (call_send(c) < 0)
+        members_fallback(c);
+}
+
+static void redis_presence_refresh(struct bus *bb, struct room *r, const char *const *subs,
+                                   size_t n)
+{
+    struct rbus *b = (struct rbus *)bb;
+    redisAsyncContext *ac = redis_link_ctx(b->cmd);
+    char key[KEY_MAX];
+    if (!ac || n == 0 || !room_key(b, key, r->name, "members"))
+        return;
+    const char **argv = malloc((2 + 2 * n) * sizeof(*argv));
+    size_t *lens = malloc((2 + 2 * n) * sizeof(*lens));
+    if (argv && lens) {
+        argv[0] = "HSET";
+        argv[1] = key;
+        for (size_t i = 0; i < n; i++) {
+            argv[2 + 2 * i] = subs[i];
+            argv[3 + 2 * i] = b->instance;
+        }
+        for (size_t i = 0; i < 2 + 2 * n; i++)
+            lens[i] = strlen(argv[i]);
+        redisAsyncCommandArgv(ac, NULL, NULL, (int)(2 + 2 * n), argv, lens);
+        redisAsyncCommand(ac, NULL, NULL, "PEXPIRE %s %s", key, b->presence_ttl);
+    }
+    free(argv);
+    free(lens);
+}
+
 /* ---- rooms opening and closing ---- */
 
 static void redis_room_open(struct bus *bb, struct room *r)
@@ -772,6 +924,9 @@ static const struct bus_ops redis_ops = {
     .history = redis_history,
     .room_open = redis_room_open,
     .room_close = redis_room_close,
+    .member = redis_member,
+    .members = redis_members,
+    .presence_refresh = redis_presence_refresh,
     .degraded = redis_degraded,
     .free = redis_free,
 };
@@ -791,7 +946,10 @@ struct bus *bus_redis_new(struct ev_loop *loop, const struct bus_redis_config *c
     snprintf(b->prefix, sizeof(b->prefix), "%s", cfg->prefix);
     snprintf(b->size, sizeof(b->size), "%" PRId64, cfg->history_size);
     snprintf(b->ttl, sizeof(b->ttl), "%" PRId64, cfg->history_ttl_s);
-    const char *bodies[SCRIPT_COUNT] = {PUBLISH_LUA, FETCH_LUA, CATCHUP_LUA};
+    snprintf(b->instance, sizeof(b->instance), "%s", cfg->instance_id);
+    rr_key_instance(b->inst_prefix, sizeof(b->inst_prefix), b->prefix, "");
+    snprintf(b->presence_ttl, sizeof(b->presence_ttl), "%" PRId64, cfg->presence_ttl_ms);
+    const char *bodies[SCRIPT_COUNT] = {PUBLISH_LUA, FETCH_LUA, CATCHUP_LUA, MEMBERS_LUA};
     for (int i = 0; i < SCRIPT_COUNT; i++) {
         unsigned char md[SHA_DIGEST_LENGTH];
         b->scripts[i].body = bodies[i];

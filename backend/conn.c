@@ -97,6 +97,29 @@ struct sync_req {
     uint64_t since;
 };
 
+/* The member event to this backend's members of r but `skip` (NULL: all),
+ * when r is small enough here. A member not greeted yet (welcome or joined
+ * still to come) gets none: nothing precedes the greeting, and presence
+ * tells it who is there. */
+static void deliver_member(struct server *s, struct room *r, struct conn *skip, const char *text,
+                           size_t len)
+{
+    int64_t max = s->cfg->presence_max_members;
+    if (max <= 0 || r->n_members > (uint64_t)max)
+        return;
+    struct wsbuf *b = text_frame(text, len);
+    if (!b)
+        return;
+    for (uint32_t i = r->n_members; i-- > 0;) {
+        if (i >= r->n_members)
+            continue;
+        struct room_member *m = r->members[i];
+        if (m->conn != skip && !(m->sync && m->sync->first))
+            conn_queue(m->conn, b);
+    }
+    wsbuf_unref(b);
+}
+
 static struct room_member *find_member(struct conn *c, const char *room, size_t len)
 {
     for (uint16_t i = 0; i < c->n_rooms; i++) {
@@ -131,28 +154,56 @@ bool conn_room_allowed(const struct conn *c, const char *room, size_t len)
     return false;
 }
 
-/* Tells the other members of a small room that sub joined or left. */
+/* Whether another connection of c's sub is in r here. */
+static bool sub_elsewhere(const struct conn *c, const struct room *r)
+{
+    for (uint32_t i = 0; i < r->n_members; i++) {
+        const struct conn *o = r->members[i]->conn;
+        if (o != c && strcmp(o->sub, c->sub) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* c joined or left r: its presence in the cluster, and the member event to
+ * the other members, here and (through the bus) on the other backends. */
 static void announce_member(struct conn *c, struct room *r, bool joined)
 {
-    int64_t max = c->srv->cfg->presence_max_members;
-    if (max <= 0 || r->n_members > (uint64_t)max || r->n_members < 2)
-        return;
+    struct server *s = c->srv;
+    int64_t max = s->cfg->presence_max_members;
+    bool present = joined || sub_elsewhere(c, r);
     struct rr_text t = {0};
-    proto_member(&t, r->name, c->sub, joined);
-    if (t.oom) {
-        rr_text_free(&t);
-        return;
-    }
-    struct wsbuf *b = text_frame(t.p, t.len);
+    if (max > 0 && r->n_members <= (uint64_t)max)
+        proto_member(&t, r->name, c->sub, joined);
+    const char *ev = t.oom ? NULL : t.p;
+    s->bus->ops->member(s->bus, r, c->sub, present, ev, ev ? t.len : 0);
+    if (ev)
+        deliver_member(s, r, c, ev, t.len);
     rr_text_free(&t);
-    if (!b)
-        return;
-    for (uint32_t i = 0; i < r->n_members; i++) {
-        struct conn *o = r->members[i]->conn;
-        if (o != c)
-            conn_queue(o, b);
+}
+
+void server_on_member(void *srv, struct room *r, const char *text, size_t len)
+{
+    deliver_member(srv, r, NULL, text, len);
+}
+
+void server_presence_refresh(struct server *s)
+{
+    const char **subs = NULL;
+    size_t cap = 0;
+    for (struct room *r = room_next(s->rooms, NULL); r; r = room_next(s->rooms, r)) {
+        if (r->n_members > cap) {
+            const char **ns = realloc(subs, r->n_members * sizeof(*subs));
+            if (!ns)
+                break;
+            subs = ns;
+            cap = r->n_members;
+        }
+        for (uint32_t i = 0; i < r->n_members; i++)
+            subs[i] = r->members[i]->conn->sub;
+        s->bus->ops->presence_refresh(s->bus, r, subs, r->n_members);
     }
-    wsbuf_unref(b);
+    free(subs);
 }
 
 /* Joins room `name`; returns the membership, or NULL with *why set. */
@@ -275,7 +326,6 @@ void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, 
 
 /* ---- catching up ---- */
 
-
 /* Whether the history answer gives everything after `since`. */
 static bool history_complete(uint64_t since, const struct bus_history *h)
 {
@@ -364,23 +414,45 @@ static void sync_start(struct room_member *m, bool home, bool has_since, uint64_
 
 /* ---- client messages ---- */
 
-/* A publish the bus has not answered yet. The bus may answer after the
- * connection is gone: ws_session_end() then clears c. */
-struct publish_req {
-    struct publish_req *next, **pprev; /* in c->publishes */
+/* A publish or presence request the bus has not answered yet. The bus may
+ * answer after the connection is gone: ws_session_end() then clears c. */
+struct bus_req {
+    struct bus_req *next, **pprev; /* in c->reqs */
     struct conn *c;
-    char id[129];
+    char id[129]; /* publish: the client's id; presence: the room */
 };
 
-static void publish_done(void *ctx, uint64_t seq, bool duplicate, const char *err)
+static struct bus_req *req_new(struct conn *c, const char *id, size_t len)
 {
-    struct publish_req *p = ctx;
+    struct bus_req *p = malloc(sizeof(*p));
+    if (!p)
+        return NULL;
+    snprintf(p->id, sizeof(p->id), "%.*s", (int)len, id);
+    p->c = c;
+    p->next = c->reqs;
+    p->pprev = &c->reqs;
+    if (p->next)
+        p->next->pprev = &p->next;
+    c->reqs = p;
+    return p;
+}
+
+/* The request's connection (NULL if gone), now that it is answered. */
+static struct conn *req_done(struct bus_req *p)
+{
     struct conn *c = p->c;
     if (c) {
         *p->pprev = p->next;
         if (p->next)
             p->next->pprev = p->pprev;
     }
+    return c;
+}
+
+static void publish_done(void *ctx, uint64_t seq, bool duplicate, const char *err)
+{
+    struct bus_req *p = ctx;
+    struct conn *c = req_done(p);
     if (c && err) {
         send_error(c, err, "the message could not be published", p->id);
     } else if (c) {
@@ -412,16 +484,9 @@ static int on_publish(struct conn *c, struct proto_msg *m)
         return send_error(c, "rate_limited", "too many messages; slow down", id);
     }
     c->strikes = 0;
-    struct publish_req *p = malloc(sizeof(*p));
+    struct bus_req *p = req_new(c, id, strlen(id));
     if (!p)
         return send_error(c, "internal_error", "out of memory", id);
-    memcpy(p->id, id, sizeof(p->id));
-    p->c = c;
-    p->next = c->publishes;
-    p->pprev = &c->publishes;
-    if (p->next)
-        p->next->pprev = &p->next;
-    c->publishes = p;
     s->bus->ops->publish(s->bus, mem->room, c->sub, id, m->data, wall_ms(), publish_done, p);
     return c->state == CONN_WS ? 0 : -1;
 }
@@ -466,20 +531,46 @@ static int on_leave(struct conn *c, struct proto_msg *m)
     return send_error(c, "not_member", "not a member of this room", NULL);
 }
 
+/* The bus's answer (cluster-wide), or this backend's own members when it
+ * has none. */
+static void presence_done(void *ctx, bool ok, const char *const *subs, const char *const *insts,
+                          size_t n)
+{
+    struct bus_req *p = ctx;
+    struct conn *c = req_done(p);
+    struct room_member *mem = c ? find_member(c, p->id, strlen(p->id)) : NULL;
+    free(p);
+    if (!c || c->state != CONN_WS)
+        return;
+    if (!mem) {
+        stats_reject(REJ_NOT_MEMBER);
+        send_error(c, "not_member", "join the room to see who is in it", NULL);
+        return;
+    }
+    struct room *r = mem->room;
+    struct rr_text t = {0};
+    proto_presence_begin(&t, r->name);
+    for (size_t i = 0; ok && i < n; i++)
+        proto_presence_member(&t, subs[i], insts[i]);
+    for (uint32_t i = 0; !ok && i < r->n_members; i++)
+        proto_presence_member(&t, r->members[i]->conn->sub, c->srv->cfg->instance_id);
+    proto_presence_end(&t);
+    send_text(c, &t);
+}
+
 static int on_presence(struct conn *c, struct proto_msg *m)
 {
+    struct server *s = c->srv;
     struct room_member *mem = find_member(c, m->room, m->room_len);
     if (!mem) {
         stats_reject(REJ_NOT_MEMBER);
         return send_error(c, "not_member", "join the room to see who is in it", NULL);
     }
-    struct room *r = mem->room;
-    struct rr_text t = {0};
-    proto_presence_begin(&t, r->name);
-    for (uint32_t i = 0; i < r->n_members; i++)
-        proto_presence_member(&t, r->members[i]->conn->sub, c->srv->cfg->instance_id);
-    proto_presence_end(&t);
-    return send_text(c, &t);
+    struct bus_req *p = req_new(c, m->room, m->room_len);
+    if (!p)
+        return send_error(c, "internal_error", "out of memory", NULL);
+    s->bus->ops->members(s->bus, mem->room, presence_done, p);
+    return c->state == CONN_WS ? 0 : -1;
 }
 
 static int on_text(struct conn *c, const uint8_t *data, size_t len)
@@ -649,6 +740,14 @@ void ws_session_timer(struct conn *c)
     arm_timer(c, cfg->pong_timeout_s);
 }
 
+void ws_session_migrate(struct conn *c, int64_t after_ms)
+{
+    struct rr_text t = {0};
+    proto_migrate(&t, after_ms, "draining");
+    if (send_text(c, &t) == 0)
+        conn_ws_close(c, WS_CLOSE_RESTART, "server draining");
+}
+
 int ws_session_open(struct conn *c, const char *room, char *sub, const struct wsh_deflate *pmd,
                     bool has_since, uint64_t since)
 {
@@ -699,9 +798,9 @@ int ws_session_open(struct conn *c, const char *room, char *sub, const struct ws
 
 void ws_session_end(struct conn *c)
 {
-    for (struct publish_req *p = c->publishes; p; p = p->next)
+    for (struct bus_req *p = c->reqs; p; p = p->next)
         p->c = NULL;
-    c->publishes = NULL;
+    c->reqs = NULL;
     while (c->n_rooms > 0)
         leave_room(c, (uint16_t)(c->n_rooms - 1));
     free(c->rooms);

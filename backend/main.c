@@ -1,8 +1,9 @@
 /*
  * roomrelay-backend: the WebSocket room server. This file is the process:
  * options, keys, the admin token, signals (SIGTERM drains then exits, SIGINT
- * stops now, SIGHUP reloads keys) and the agent-check port. The server is in
- * server.c.
+ * stops now, SIGHUP reloads keys), the agent-check port, and with --redis
+ * the registry (registry_io.c: heartbeats, drain/undrain from roomrelayctl).
+ * The server is in server.c.
  */
 #include <arpa/inet.h>
 #include <ev.h>
@@ -10,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/agent_check.h"
+#include "backend/registry_io.h"
 #include "backend/server.h"
 #include "lib/conf.h"
 #include "lib/jwt_keys.h"
@@ -29,12 +32,15 @@ static struct bus_redis_config redis_cfg;
 static char redis_host[256];
 static struct rr_keyring keyring;
 static struct server *server;
+static struct registry_io *registry;
+static struct registry_io_config reg_cfg;
 static bool exiting;
 
 static struct rr_keyopts keyopts;
 static struct {
     struct rr_strlist trusted;
-    const char *admin_token_file, *redis, *log_format, *log_level;
+    const char *admin_token_file, *redis, *log_format, *log_level, *advertise, *server_name;
+    int64_t heartbeat_s;
 } o;
 
 /* "10.0.0.0/8", "::1", "127.0.0.1" -> struct cidr; exits 2 on a bad one. */
@@ -94,11 +100,21 @@ static const char *read_admin_token(const char *path)
     return tok;
 }
 
+static void leave_done(void *arg)
+{
+    ev_break(arg, EVBREAK_ALL);
+}
+
+/* The last connection is gone: out of the registry, then out of the loop. */
 static void on_exit_check(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)w;
     (void)revents;
-    if (server_connections(server) == 0)
+    if (server_connections(server) != 0)
+        return;
+    ev_timer_stop(loop, w);
+    if (registry)
+        registry_io_leave(registry, leave_done, loop);
+    else
         ev_break(loop, EVBREAK_ALL);
 }
 
@@ -111,6 +127,62 @@ static void begin_exit(struct ev_loop *loop)
     exiting = true;
     ev_timer_init(&exit_timer, on_exit_check, 0.05, 0.05);
     ev_timer_start(loop, &exit_timer);
+}
+
+static void on_state(void *arg)
+{
+    registry_io_beat(arg);
+}
+
+static void on_beat(void *arg, struct rr_instance *inst)
+{
+    (void)arg;
+    inst->state = server_draining(server) ? RR_INST_DRAINING : RR_INST_UP;
+    inst->conns = server_websockets(server);
+    inst->rooms = server_rooms(server);
+    inst->degraded = server_degraded(server);
+    /* Presence rides on the heartbeat: the members hash's TTL is 3 of them. */
+    server_presence_refresh(server);
+}
+
+static void on_ctl(void *arg, const struct rr_ctl_msg *m)
+{
+    (void)arg;
+    if (m->op == RR_CTL_DRAIN) {
+        server_drain(server, "roomrelayctl drain");
+    } else if (exiting) {
+        rr_warn("undrain ignored: exiting");
+    } else {
+        server_undrain(server);
+    }
+}
+
+/* The registry's fixed fields: --advertise, else --listen. */
+static void registry_setup(void)
+{
+    struct rr_instance *self = &reg_cfg.self;
+    char host[256];
+    const char *adv = o.advertise ? o.advertise : cfg.listen;
+    if (rr_parse_hostport(adv, host, sizeof(host), &self->port) < 0 ||
+        strlen(host) >= sizeof(self->addr) || !host[0])
+        rr_opts_die("%s: '%s' is not HOST:PORT", o.advertise ? "--advertise" : "--listen", adv);
+    memcpy(self->addr, host, strlen(host) + 1);
+    const char *srvname = o.server_name ? o.server_name : cfg.instance_id;
+    if (!srvname[0] || strlen(srvname) > RR_INSTANCE_ID_MAX || strpbrk(srvname, " \t\r\n"))
+        rr_opts_die("--haproxy-server-name '%s': 1 to %d characters, no spaces", srvname,
+                    RR_INSTANCE_ID_MAX);
+    snprintf(self->id, sizeof(self->id), "%s", cfg.instance_id);
+    snprintf(self->server, sizeof(self->server), "%s", srvname);
+    snprintf(self->version, sizeof(self->version), "%s", RR_VERSION);
+    self->started = (int64_t)time(NULL);
+    reg_cfg.host = redis_cfg.host;
+    reg_cfg.port = redis_cfg.port;
+    reg_cfg.prefix = redis_cfg.prefix;
+    reg_cfg.heartbeat_ms = o.heartbeat_s * 1000;
+    reg_cfg.backoff_max_ms = redis_cfg.backoff_max_ms;
+    reg_cfg.connect_timeout_ms = redis_cfg.connect_timeout_ms;
+    redis_cfg.instance_id = cfg.instance_id;
+    redis_cfg.presence_ttl_ms = 3 * reg_cfg.heartbeat_ms;
 }
 
 static void on_sigterm(struct ev_loop *loop, ev_signal *w, int revents)
@@ -145,6 +217,15 @@ int main(int argc, char **argv)
          "this backend's name: HAProxy's server name for it (default: the host name)", 0, 0},
         {"redis", RR_OPT_STR, &o.redis, "none", "HOST:PORT|none",
          "Redis for the cluster; none: a single backend numbering rooms itself", 0, 0},
+        {"advertise", RR_OPT_STR, &o.advertise, NULL, "HOST:PORT",
+         "address the registry gives for this backend (default: --listen; set it in "
+         "containers)",
+         0, 0},
+        {"haproxy-server-name", RR_OPT_STR, &o.server_name, NULL, "NAME",
+         "HAProxy's server name for this backend, in the registry (default: the instance id)", 0,
+         0},
+        {"heartbeat-interval", RR_OPT_INT, &o.heartbeat_s, "2", "SECONDS",
+         "registry heartbeat; the record and the presence of its members expire after 3", 1, 3600},
         {"redis-prefix", RR_OPT_STR, &redis_cfg.prefix, RR_PREFIX_DEFAULT, "PREFIX",
          "prefix of every Redis key and channel (one cluster per prefix)", 0, 0},
         {"history-size", RR_OPT_INT, &redis_cfg.history_size, "1000", "N",
@@ -207,6 +288,10 @@ int main(int argc, char **argv)
          "publish ids remembered per room for de-duplication", 0, 1000000},
         {"drain-timeout", RR_OPT_INT, &cfg.drain_timeout_s, "60", "SECONDS",
          "after a drain starts, close the connections left with 1001", 0, 86400},
+        {"drain-rate", RR_OPT_INT, &cfg.drain_rate, "0", "CONNS_PER_S",
+         "a drain sends migrate (then closes 1012) to this many connections a second (0: all "
+         "at once; --redis only)",
+         0, 10000000},
         {"permessage-deflate", RR_OPT_BOOL, &cfg.deflate, "false", NULL,
          "accept permessage-deflate (RFC 7692); room messages are compressed once for all", 0,
          0},
@@ -233,7 +318,14 @@ int main(int argc, char **argv)
         redis_cfg.host = redis_host;
         cfg.redis = &redis_cfg;
     }
+    size_t il = strlen(cfg.instance_id);
+    if (il == 0 || il > RR_INSTANCE_ID_MAX || strpbrk(cfg.instance_id, " \t\r\n"))
+        rr_opts_die("--instance-id '%s': 1 to %d characters, no spaces", cfg.instance_id,
+                    RR_INSTANCE_ID_MAX);
     check_hostport("--listen", cfg.listen);
+    check_hostport("--advertise", o.advertise);
+    if (cfg.redis)
+        registry_setup();
     check_hostport("--agent-check-listen", cfg.agent_check_listen);
 
     cfg.n_trusted = o.trusted.n;
@@ -266,6 +358,14 @@ int main(int argc, char **argv)
         rr_error("%s", err);
         return 1;
     }
+    if (cfg.redis) {
+        registry = registry_io_new(loop, &reg_cfg, on_beat, on_ctl, NULL);
+        if (!registry) {
+            rr_error("out of memory (registry)");
+            return 1;
+        }
+        server_on_state(server, on_state, registry);
+    }
     rr_info("instance %s listening on %s (WebSocket on /ws)%s, redis %s", cfg.instance_id,
             cfg.listen, cfg.keys ? ", verifying tokens" : "", o.redis);
 
@@ -282,6 +382,7 @@ int main(int argc, char **argv)
 
     agent_check_stop(loop);
     server_free(server);
+    registry_io_free(registry);
     if (cfg.keys) {
         rr_keywatch_stop(&keywatch, loop);
         rr_keyring_free(&keyring);

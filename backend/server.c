@@ -577,16 +577,84 @@ static void drain_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
+#define MIGRATE_TICK_MS 100
+#define MIGRATE_AFTER_MIN_MS 100
+#define MIGRATE_AFTER_SPREAD_MS 900
+
+/* When a migrated client should reconnect: spread over a second so that a
+ * whole room does not knock at once on the backend that takes it over. */
+static int64_t migrate_after_ms(struct server *s)
+{
+    s->migrate_rnd = s->migrate_rnd * 6364136223846793005u + 1442695040888963407u;
+    return MIGRATE_AFTER_MIN_MS + (int64_t)((s->migrate_rnd >> 33) % MIGRATE_AFTER_SPREAD_MS);
+}
+
+/* One batch of migrates every tick: --drain-rate x tick of them, the
+ * fractions carried over in thousandths (a rate of 2 is one every 5 ticks),
+ * or every WebSocket at once with --drain-rate 0. Connections accepted since
+ * are plain HTTP (new WebSockets are refused), so a pass from the head of
+ * the list finds the ones left. */
+static void migrate_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct server *s = t->data;
+    int64_t rate = s->cfg->drain_rate;
+    uint64_t budget = UINT64_MAX;
+    if (rate > 0) {
+        s->migrate_credit += rate * MIGRATE_TICK_MS;
+        budget = (uint64_t)(s->migrate_credit / 1000);
+        s->migrate_credit %= 1000;
+    }
+    uint64_t sent = 0;
+    bool left = false;
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state != CONN_WS)
+            continue;
+        if (sent == budget) {
+            left = true;
+            break;
+        }
+        ws_session_migrate(c, migrate_after_ms(s));
+        sent++;
+    }
+    if (sent)
+        rr_info("drain: %llu connection(s) sent migrate and closed with 1012",
+                (unsigned long long)sent);
+    if (!left)
+        ev_timer_stop(s->loop, &s->migrate_timer);
+}
+
+static void state_changed(struct server *s)
+{
+    if (s->state_cb)
+        s->state_cb(s->state_arg);
+}
+
 void server_drain(struct server *s, const char *why)
 {
     if (s->draining)
         return;
     s->draining = true;
-    rr_info("draining (%s): refusing new WebSockets; open ones close in %llds", why,
+    rr_info("draining (%s): refusing new WebSockets; %s; those left close in %llds", why,
+            s->cfg->redis ? "migrating open ones" : "open ones stay",
             (long long)s->cfg->drain_timeout_s);
     ev_timer_init(&s->drain_timer, drain_timer_cb, (double)s->cfg->drain_timeout_s, 0.0);
     s->drain_timer.data = s;
     ev_timer_start(s->loop, &s->drain_timer);
+    state_changed(s);
+    /* Without Redis there is nowhere to migrate to: another backend would
+     * not know the rooms' seqs or history. */
+    if (s->cfg->redis) {
+        /* The first tick sends at least one. */
+        int64_t first = s->cfg->drain_rate * MIGRATE_TICK_MS;
+        s->migrate_credit = first < 1000 ? 1000 - first : 0;
+        s->migrate_rnd = s->session_seed ^ mono_ns();
+        ev_timer_init(&s->migrate_timer, migrate_cb, 0.0, MIGRATE_TICK_MS / 1000.0);
+        s->migrate_timer.data = s;
+        ev_timer_start(s->loop, &s->migrate_timer);
+    }
 }
 
 void server_undrain(struct server *s)
@@ -595,12 +663,35 @@ void server_undrain(struct server *s)
         return;
     s->draining = false;
     ev_timer_stop(s->loop, &s->drain_timer);
+    ev_timer_stop(s->loop, &s->migrate_timer);
     rr_info("undrained: accepting WebSockets again");
+    state_changed(s);
 }
 
 bool server_draining(const struct server *s)
 {
     return s->draining;
+}
+
+void server_on_state(struct server *s, void (*cb)(void *arg), void *arg)
+{
+    s->state_cb = cb;
+    s->state_arg = arg;
+}
+
+uint64_t server_websockets(const struct server *s)
+{
+    return s->nws;
+}
+
+uint64_t server_rooms(const struct server *s)
+{
+    return room_table_count(s->rooms);
+}
+
+bool server_degraded(const struct server *s)
+{
+    return s->bus->ops->degraded(s->bus);
 }
 
 uint64_t server_connections(const struct server *s)
@@ -627,6 +718,8 @@ struct server *server_new(struct ev_loop *loop, const struct backend_config *cfg
     s->bus = cfg->redis ? bus_redis_new(loop, cfg->redis, server_on_event, s,
                                         (size_t)cfg->dedup_size)
                         : bus_local_new(server_on_event, s, (size_t)cfg->dedup_size);
+    if (s->bus)
+        s->bus->on_member = server_on_member;
     s->token_cache = rr_token_cache_new(cfg->keys ? 16384 : 0);
     if (cfg->deflate) {
         s->inflate_buf = malloc((size_t)(cfg->max_message > 0 ? cfg->max_message : 1 << 24) + 1);
@@ -689,6 +782,7 @@ void server_free(struct server *s)
     }
     ev_prepare_stop(s->loop, &s->flush_prepare);
     ev_timer_stop(s->loop, &s->drain_timer);
+    ev_timer_stop(s->loop, &s->migrate_timer);
     if (s->bus)
         s->bus->ops->free(s->bus);
     room_table_free(s->rooms);

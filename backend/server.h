@@ -52,6 +52,7 @@ struct backend_config {
     int64_t presence_max_members;
     int64_t dedup_size;
     int64_t drain_timeout_s;
+    int64_t drain_rate; /* --drain-rate: migrates per second, 0: all at once */
     bool deflate;       /* --permessage-deflate */
     int64_t deflate_level;
     const struct bus_redis_config *redis; /* NULL: --redis none */
@@ -65,12 +66,22 @@ struct server *server_new(struct ev_loop *loop, const struct backend_config *cfg
 void server_stop(struct server *s);
 void server_free(struct server *s);
 
-/* Drain: refuse new WebSockets (503), /health says draining; after
- * --drain-timeout, close what is left with 1001. undrain reverses it. */
+/* Drain (DESIGN.md §6): refuse new WebSockets (503), /health says
+ * draining; in a cluster (--redis), send each WebSocket `migrate` and close
+ * it with 1012, --drain-rate per second; after --drain-timeout, close what
+ * is left with 1001. undrain reverses it (what was migrated stays gone). */
 void server_drain(struct server *s, const char *why);
 void server_undrain(struct server *s);
 bool server_draining(const struct server *s);
+/* Called after every change of the drain state (the registry heartbeats at once). */
+void server_on_state(struct server *s, void (*cb)(void *arg), void *arg);
 /* TCP connections open (WebSocket or not). */
 uint64_t server_connections(const struct server *s);
+uint64_t server_websockets(const struct server *s);
+uint64_t server_rooms(const struct server *s);
+bool server_degraded(const struct server *s);
+/* The heartbeat's part in presence: this backend's members of each of its
+ * rooms are written again, with a fresh TTL (conn.c). */
+void server_presence_refresh(struct server *s);
 
 #endif

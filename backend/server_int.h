@@ -28,7 +28,7 @@ enum conn_state {
 
 struct conn;
 struct sync_req;
-struct publish_req;
+struct bus_req;
 
 /* A connection's membership of a room: what room->members points to. */
 struct room_member {
@@ -73,7 +73,7 @@ struct conn {
     uint64_t session;
     uint64_t last_rx_ns;
     struct rr_bucket bucket;  /* publish rate */
-    struct publish_req *publishes; /* in flight on the bus, answered after the conn may be gone */
+    struct bus_req *reqs; /* in flight on the bus, answered after the conn may be gone */
 };
 
 struct ip_table; /* connections per client address (server.c) */
@@ -85,6 +85,11 @@ struct server {
     ev_io accept_io;
     ev_prepare flush_prepare; /* writes every dirty connection before the loop sleeps */
     ev_timer drain_timer;
+    ev_timer migrate_timer; /* paces the migrates of a drain */
+    int64_t migrate_credit; /* thousandths of a migrate due and not sent (--drain-rate) */
+    uint64_t migrate_rnd;   /* picks each migrate's reconnect_after_ms */
+    void (*state_cb)(void *arg);
+    void *state_arg;
     struct conn *conns;
     struct conn *dirty;
     uint64_t nconns;   /* TCP connections */
@@ -132,7 +137,11 @@ bool conn_room_allowed(const struct conn *c, const char *room, size_t len);
 int ws_session_read(struct conn *c, uint8_t *buf, size_t len);
 void ws_session_end(struct conn *c);
 void ws_session_timer(struct conn *c);
+/* Drain: tells the client to come back through another backend after
+ * after_ms, and closes with 1012. */
+void ws_session_migrate(struct conn *c, int64_t after_ms);
 void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, size_t len);
+void server_on_member(void *srv, struct room *r, const char *text, size_t len);
 
 /* ops.c: plain HTTP endpoints. Returns -1 if the connection closed. */
 int ops_serve(struct conn *c);
