@@ -8,6 +8,7 @@
  * with the backend's keys; else, with --allow-anonymous, "anon-<session>".
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,38 @@ static bool proxy_identity(struct conn *c, const char **sub, json_t **rooms)
     return true;
 }
 
+/* The client's address when the peer is a --trusted-proxy that sent no
+ * PROXY header: the last address of X-Forwarded-For (the one the proxy
+ * appended), else the proxy's own. From any other peer the header is
+ * ignored. Returns false when that address is over --max-conns-per-ip. */
+static bool forwarded_for(struct conn *c)
+{
+    if (!c->peer_trusted || c->via_proxy)
+        return true;
+    size_t len = 0;
+    const char *h = http_req_header(c->req, "x-forwarded-for", &len);
+    const char *item = h ? h + len : NULL;
+    while (item && item > h && item[-1] != ',')
+        item--;
+    while (item && item < h + len && *item == ' ')
+        item++;
+    size_t n = item ? (size_t)(h + len - item) : 0;
+    while (n > 0 && item[n - 1] == ' ')
+        n--;
+    char text[INET6_ADDRSTRLEN];
+    uint8_t ip[16];
+    if (n > 0 && n < sizeof(text)) {
+        memcpy(text, item, n);
+        text[n] = '\0';
+        if (inet_pton(AF_INET, text, ip) == 1)
+            return conn_set_client_ip(c, AF_INET, ip);
+        if (inet_pton(AF_INET6, text, ip) == 1)
+            return conn_set_client_ip(c, AF_INET6, ip);
+    }
+    memcpy(ip, c->ip, sizeof(ip));
+    return conn_set_client_ip(c, c->ip_family, ip);
+}
+
 int ws_upgrade(struct conn *c)
 {
     struct server *s = c->srv;
@@ -64,6 +97,9 @@ int ws_upgrade(struct conn *c)
         c->state = CONN_CLOSING;
         return 0;
     }
+    if (!forwarded_for(c))
+        return conn_refuse(c, 503, "too many connections from this address", NULL,
+                           REJ_MAX_CONNS_PER_IP);
     /* since=<seq>: a reconnecting client's last seq; the missed messages
      * follow welcome. */
     bool has_since = false;

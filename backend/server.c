@@ -143,6 +143,17 @@ static void ip_release(struct server *s, struct conn *c)
     c->counted_ip = false;
 }
 
+/* The client's address as a trusted proxy's X-Forwarded-For gives it: the
+ * connection's slot in the per-address table moves to it. Returns false
+ * when that address is already at --max-conns-per-ip. */
+bool conn_set_client_ip(struct conn *c, int family, const uint8_t *ip)
+{
+    ip_release(c->srv, c);
+    c->ip_family = (uint8_t)family;
+    memcpy(c->ip, ip, family == AF_INET ? 4 : 16);
+    return ip_acquire(c->srv, c);
+}
+
 /* ---- trusted proxies ---- */
 
 bool server_ip_trusted(const struct server *s, int family, const uint8_t *ip)
@@ -404,7 +415,9 @@ static int conn_on_proxy(struct conn *c, uint8_t *buf, size_t len)
         c->via_proxy = true;
     }
     c->state = CONN_HTTP;
-    if (!ip_acquire(c->srv, c))
+    /* A trusted proxy without a PROXY header may name the client in
+     * X-Forwarded-For: its connections are counted at the handshake. */
+    if (!(trusted && !c->via_proxy) && !ip_acquire(c->srv, c))
         return conn_refuse(c, 503, "too many connections from this address", NULL,
                            REJ_MAX_CONNS_PER_IP);
     return skip < len ? conn_on_http(c, buf + skip, len - skip) : 0;

@@ -125,6 +125,7 @@ int conn_refuse(struct conn *c, int status, const char *reason, const char *extr
 /* Queues a close frame and closes once it is written. */
 void conn_ws_close(struct conn *c, uint16_t code, const char *reason);
 bool server_ip_trusted(const struct server *s, int family, const uint8_t *ip);
+bool conn_set_client_ip(struct conn *c, int family, const uint8_t *ip);
 
 /* conn.c: the WebSocket session */
 /* Opens the session: takes ownership of sub (malloc'd), joins the home room,

@@ -219,6 +219,46 @@ class ProxyAddresses(BackendCase):
         self.assertEqual(c.status, 101)
 
 
+class ForwardedFor(BackendCase):
+    """X-Forwarded-For from a trusted peer that sent no PROXY header names the
+    client --max-conns-per-ip counts: its last address, the proxy's own."""
+
+    args = ["--trusted-proxy", "127.0.0.1/32", "--max-conns-per-ip", "1"]
+
+    def test_different_forwarded_clients_each_get_their_own_slot(self):
+        a = self.ws(headers=[("X-RR-Sub", "a"), ("X-Forwarded-For", "198.51.100.7, 203.0.113.31")])
+        b = self.ws(headers=[("X-RR-Sub", "b"), ("X-Forwarded-For", "203.0.113.32")])
+        self.assertEqual((a.status, b.status), (101, 101))
+
+    def test_the_last_address_is_the_client(self):
+        a = self.ws(headers=[("X-RR-Sub", "a"), ("X-Forwarded-For", "10.9.9.9, 203.0.113.40")])
+        self.assertEqual(a.status, 101)
+        # Same last address, another first one: the same client, over the limit.
+        b = self.ws(headers=[("X-RR-Sub", "b"), ("X-Forwarded-For", "10.1.1.1, 203.0.113.40")])
+        self.assert_refused(b, "HTTP/1.1 503 Service Unavailable")
+
+    def test_without_the_header_the_proxy_itself_is_counted(self):
+        a = self.ws(headers=[("X-RR-Sub", "a"), ("X-Forwarded-For", "2001:db8::50")])
+        self.assertEqual(a.status, 101)
+        b = self.ws(headers=[("X-RR-Sub", "b")])
+        self.assertEqual(b.status, 101)
+        c = self.ws(headers=[("X-RR-Sub", "c")])
+        self.assert_refused(c, "HTTP/1.1 503 Service Unavailable")
+
+
+class ForwardedForFromAnUntrustedPeer(BackendCase):
+    """From a peer that is not a --trusted-proxy, X-Forwarded-For is ignored:
+    both connections are the test client's own address."""
+
+    args = ["--allow-anonymous", "--trusted-proxy", "10.0.0.0/8", "--max-conns-per-ip", "1"]
+
+    def test_header_does_not_give_a_new_slot(self):
+        a = self.ws(headers=[("X-Forwarded-For", "203.0.113.51")])
+        self.assertEqual(a.status, 101)
+        b = self.ws(headers=[("X-Forwarded-For", "203.0.113.52")])
+        self.assert_refused(b, "HTTP/1.1 503 Service Unavailable")
+
+
 class UntrustedPeer(BackendCase):
     """Only 10.0.0.0/8 is trusted: the test client on 127.0.0.1 is not."""
 
