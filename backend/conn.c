@@ -206,6 +206,14 @@ void server_presence_refresh(struct server *s)
     free(subs);
 }
 
+static void member_free(struct conn *c, struct room_member *m)
+{
+    if (m == &c->home)
+        memset(m, 0, sizeof(*m));
+    else
+        free(m);
+}
+
 /* Joins room `name`; returns the membership, or NULL with *why set. */
 static struct room_member *join_room(struct conn *c, const char *name, size_t len,
                                      const char **why)
@@ -225,10 +233,12 @@ static struct room_member *join_room(struct conn *c, const char *name, size_t le
         c->rooms = nr;
         c->cap_rooms = ncap;
     }
-    struct room_member *m = calloc(1, sizeof(*m));
+    /* The first room's membership lives in the connection itself. */
+    bool home = c->home.conn == NULL;
+    struct room_member *m = home ? &c->home : calloc(1, sizeof(*m));
     struct room *r = m ? room_get(s->rooms, name, len) : NULL;
     if (!r) {
-        free(m);
+        member_free(c, m);
         *why = "internal_error";
         return NULL;
     }
@@ -237,7 +247,7 @@ static struct room_member *join_room(struct conn *c, const char *name, size_t le
     if (idx < 0) {
         if (first)
             room_remove(s->rooms, r);
-        free(m);
+        member_free(c, m);
         *why = "internal_error";
         return NULL;
     }
@@ -263,7 +273,7 @@ static void leave_room(struct conn *c, uint16_t i)
     if (moved)
         moved->index = m->index;
     c->rooms[i] = c->rooms[--c->n_rooms];
-    free(m);
+    member_free(c, m);
     if (r->n_members == 0) {
         s->bus->ops->room_close(s->bus, r);
         room_remove(s->rooms, r);
@@ -303,6 +313,7 @@ void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, 
     }
     /* conn_queue may close a slow member, which removes it from the room:
      * walk from the end so the swap-with-last removal skips nobody. */
+    uint64_t queued = 0;
     for (uint32_t i = r->n_members; i-- > 0;) {
         if (i >= r->n_members)
             continue;
@@ -317,8 +328,10 @@ void server_on_event(void *srv, struct room *r, uint64_t seq, const char *text, 
         m->last_seq = seq;
         if (m->conn->pmd && !z)
             z = deflated_frame(s, text, len);
-        conn_queue(m->conn, m->conn->pmd && z ? z : b);
+        if (conn_queue(m->conn, m->conn->pmd && z ? z : b) == 0)
+            queued++;
     }
+    rr_add(&bstats.deliveries, queued);
     wsbuf_unref(b);
     if (z)
         wsbuf_unref(z);

@@ -240,7 +240,6 @@ int conn_queue(struct conn *c, struct wsbuf *b)
             conn_close_now(c);
         return -1;
     }
-    rr_inc(&bstats.deliveries);
     mark_dirty(c);
     return 0;
 }
@@ -527,7 +526,11 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
                         strerror(errno));
             return;
         }
-        struct conn *c = calloc(1, sizeof(*c));
+        struct conn *c = NULL;
+        if (posix_memalign((void **)&c, 64, sizeof(*c)) == 0)
+            memset(c, 0, sizeof(*c));
+        else
+            c = NULL;
         struct http_limits lim = HTTP_LIMITS_DEFAULT;
         lim.max_head = (size_t)s->cfg->max_header_bytes;
         if (c)

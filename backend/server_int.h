@@ -40,16 +40,22 @@ struct room_member {
     uint64_t held_max;     /* the highest live seq held back while catching up */
 };
 
+/* Allocated 64-byte aligned: the first cache line holds what a delivery
+ * touches (the output queue, the dirty-list link, the state), the home
+ * room's membership follows it, so fanning a message out to thousands of
+ * members costs about two cache lines each. */
 struct conn {
-    ev_io io;
-    ev_timer timer; /* handshake timeout, then ping / pong timeout */
-    struct server *srv;
-    struct conn *prev, *next;  /* every connection */
-    struct conn *dirty_next;   /* connections with frames to write this loop pass */
-    int fd;
+    struct outq outq;
+    struct conn *dirty_next; /* connections with frames to write this loop pass */
     uint8_t state;
     bool dirty;
-    bool want_write;     /* EV_WRITE armed: the socket was full */
+    bool want_write; /* EV_WRITE armed: the socket was full */
+    struct server *srv;
+    struct room_member home; /* the membership of the first room joined */
+    ev_io io;
+    ev_timer timer; /* handshake timeout, then ping / pong timeout */
+    struct conn *prev, *next;  /* every connection */
+    int fd;
     bool awaiting_pong;
     bool counted_ip;     /* holds a slot in the per-IP table */
     bool ws_counted;     /* counted in bstats.ws_open */
@@ -62,7 +68,6 @@ struct conn {
     uint16_t strikes;    /* publishes refused in a row by the rate limit */
     uint16_t n_rooms, cap_rooms;
     struct room_member **rooms;
-    struct outq outq;
     struct http_req *req;     /* CONN_PROXY / CONN_HTTP */
     uint8_t *spill;           /* a partial PROXY header between reads */
     uint16_t nspill;

@@ -82,7 +82,7 @@ void backend_stats_render(struct rr_text *t, uint64_t rooms, bool degraded, bool
             rr_load(&s->duplicates));
     counter(t, "roomrelay_room_events_total", "Room events received from the bus.",
             rr_load(&s->events));
-    counter(t, "roomrelay_deliveries_total", "Frames queued to WebSocket connections.",
+    counter(t, "roomrelay_deliveries_total", "Room messages queued to WebSocket connections.",
             rr_load(&s->deliveries));
     counter(t, "roomrelay_bytes_sent_total", "Bytes written to clients.", rr_load(&s->bytes_out));
     counter(t, "roomrelay_bytes_received_total", "Bytes read from clients.", rr_load(&s->bytes_in));
