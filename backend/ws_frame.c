@@ -182,6 +182,8 @@ void ws_reader_init(struct ws_reader *r, size_t max_message, bool allow_rsv1)
 
 void ws_reader_free(struct ws_reader *r)
 {
+    free(r->ctl);
+    r->ctl = NULL;
     free(r->buf);
     r->buf = NULL;
     r->cap = 0;
@@ -388,6 +390,10 @@ enum ws_ev ws_reader_next(struct ws_reader *r, uint8_t *buf, size_t len, size_t 
         if (n > 0) {
             ws_mask(p, n, r->fh.mask, pos);
             if (control) {
+                if (!r->ctl && !(r->ctl = malloc(WS_CONTROL_MAX))) {
+                    *used = off + n;
+                    return fail(r, ev, WS_ERR_NO_MEMORY);
+                }
                 memcpy(r->ctl + pos, p, n);
             } else {
                 enum ws_err err = append(r, p, n);

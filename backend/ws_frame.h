@@ -142,7 +142,9 @@ struct ws_reader {
     struct ws_utf8 utf8;
     uint8_t *buf; /* reassembly: message bytes that did not arrive in one piece */
     size_t msg_len, cap;
-    uint8_t ctl[WS_CONTROL_MAX]; /* a control frame that arrived in pieces */
+    uint8_t *ctl; /* a control frame that arrived in pieces (WS_CONTROL_MAX bytes,
+                   * allocated the first time one does: most connections never
+                   * need it, and an idle connection should cost little) */
 };
 
 void ws_reader_init(struct ws_reader *r, size_t max_message, bool allow_rsv1);
