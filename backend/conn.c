@@ -15,6 +15,7 @@
 #include "backend/server_int.h"
 #include "backend/stats.h"
 #include "lib/log.h"
+#include "lib/room_access.h"
 
 static int64_t wall_ms(void)
 {
@@ -128,30 +129,6 @@ static struct room_member *find_member(struct conn *c, const char *room, size_t 
             return c->rooms[i];
     }
     return NULL;
-}
-
-/* Whether the token's `rooms` claim lets this connection into `room`: an
- * exact name, or a prefix ending in '*'. No claim: every room. */
-bool conn_room_allowed(const struct conn *c, const char *room, size_t len)
-{
-    if (!c->rooms_claim)
-        return true;
-    size_t i;
-    json_t *v;
-    json_array_foreach(c->rooms_claim, i, v)
-    {
-        if (!json_is_string(v))
-            continue;
-        const char *p = json_string_value(v);
-        size_t pl = json_string_length(v);
-        if (pl > 0 && p[pl - 1] == '*') {
-            if (len >= pl - 1 && memcmp(room, p, pl - 1) == 0)
-                return true;
-        } else if (pl == len && memcmp(room, p, len) == 0) {
-            return true;
-        }
-    }
-    return false;
 }
 
 /* Whether another connection of c's sub is in r here. */
@@ -508,7 +485,7 @@ static int on_join(struct conn *c, struct proto_msg *m)
 {
     char room[ROOM_NAME_MAX + 1];
     snprintf(room, sizeof(room), "%.*s", (int)m->room_len, m->room);
-    if (!conn_room_allowed(c, m->room, m->room_len)) {
+    if (!rr_room_allowed(c->rooms_claim, m->room, m->room_len)) {
         stats_reject(REJ_FORBIDDEN_ROOM);
         return send_error(c, "forbidden_room", "your token does not allow this room", NULL);
     }

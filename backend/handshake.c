@@ -20,6 +20,7 @@
 #include "backend/ws_handshake.h"
 #include "lib/auth.h"
 #include "lib/log.h"
+#include "lib/room_access.h"
 #include "lib/token_pick.h"
 
 /* The identity HAProxy vouches for, when the peer may vouch. */
@@ -159,7 +160,7 @@ int ws_upgrade(struct conn *c)
     /* The home room must be allowed by the token's rooms claim too. */
     c->rooms_claim = rooms;
     int rc;
-    if (rooms && !conn_room_allowed(c, d.room, d.room_len)) {
+    if (rooms && !rr_room_allowed(rooms, d.room, d.room_len)) {
         rc = conn_refuse(c, 403, "forbidden_room", NULL, REJ_FORBIDDEN_ROOM);
     } else {
         char out[512];

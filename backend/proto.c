@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "backend/room.h"
+#include "lib/room_access.h"
 
 #define PROTO_ID_MAX 128
 
@@ -115,7 +116,7 @@ static int parse_fields(struct proto_msg *m, struct proto_error *err)
         return fail(err, "bad_request", "room must be a string.");
     m->room = json_string_value(v);
     m->room_len = json_string_length(v);
-    if (!room_name_valid(m->room, m->room_len))
+    if (!rr_room_name_valid(m->room, m->room_len))
         return fail(err, "invalid_room", "A room name is 1 to 64 bytes of A-Z a-z 0-9 _ . : -");
     if (m->type == PROTO_JOIN && (v = json_object_get(m->root, "since"))) {
         if (!json_is_integer(v) || json_integer_value(v) < 0)

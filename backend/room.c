@@ -10,6 +10,8 @@
  */
 #include "backend/room.h"
 
+#include "lib/room_access.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,19 +53,6 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t len)
     for (size_t i = 0; i < len; i++)
         h = (h ^ s[i]) * FNV_PRIME;
     return h;
-}
-
-bool room_name_valid(const char *name, size_t len)
-{
-    if (len == 0 || len > ROOM_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == ':' || c == '-'))
-            return false;
-    }
-    return true;
 }
 
 struct room_table *room_table_new(void)
@@ -155,7 +144,7 @@ struct room *room_get(struct room_table *t, const char *name, size_t len)
     struct room *r = room_find(t, name, len);
     if (r)
         return r;
-    if (!room_name_valid(name, len))
+    if (!rr_room_name_valid(name, len))
         return NULL;
     struct room_node *n = calloc(1, sizeof(*n));
     if (!n)

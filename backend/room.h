@@ -3,7 +3,7 @@
  * pointers owned by the I/O layer), its sequence number, and the recent
  * publish ids for de-duplication. Pure data structure: no I/O, no clock.
  *
- * Room names are 1-64 bytes of [A-Za-z0-9_.:-] (room_name_valid).
+ * Room names are 1-64 bytes of [A-Za-z0-9_.:-] (rr_room_name_valid, lib/room_access.h).
  */
 #ifndef RR_ROOM_H
 #define RR_ROOM_H
@@ -28,8 +28,6 @@ struct room {
 };
 
 struct room_table;
-
-bool room_name_valid(const char *name, size_t len);
 
 struct room_table *room_table_new(void);
 void room_table_free(struct room_table *t);

@@ -138,7 +138,6 @@ bool conn_set_client_ip(struct conn *c, int family, const uint8_t *ip);
  * joined and the missed messages). c->rooms_claim is set by the caller. */
 int ws_session_open(struct conn *c, const char *room, char *sub, const struct wsh_deflate *pmd,
                     bool has_since, uint64_t since);
-bool conn_room_allowed(const struct conn *c, const char *room, size_t len);
 /* Handles the bytes of an open WebSocket. Returns -1 if the connection closed. */
 int ws_session_read(struct conn *c, uint8_t *buf, size_t len);
 void ws_session_end(struct conn *c);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "lib/room_access.h"
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 static const char b64_alphabet[] =
@@ -311,7 +312,7 @@ enum wsh_err wsh_decide(struct http_req *r, const struct wsh_config *cfg, struct
         return WSH_ERR_VERSION;
     if (!origin_allowed(r, cfg))
         return WSH_ERR_ORIGIN;
-    if (http_req_query_arg(r, "room", &v, &len) != HTTP_QARG_FOUND || !room_name_valid(v, len))
+    if (http_req_query_arg(r, "room", &v, &len) != HTTP_QARG_FOUND || !rr_room_name_valid(v, len))
         return WSH_ERR_ROOM;
     memcpy(d->room, v, len);
     d->room[len] = '\0';

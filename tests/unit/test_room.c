@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "backend/room.h"
+#include "lib/room_access.h"
 
 /* The I/O layer's side of membership, as the server keeps it. */
 struct room_member {
@@ -44,7 +45,7 @@ static void room_name_rules(void **state)
         {"\x7f", 1, false},       {"\xff", 1, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (room_name_valid(cases[i].name, cases[i].len) != cases[i].valid)
+        if (rr_room_name_valid(cases[i].name, cases[i].len) != cases[i].valid)
             fail_msg("case %zu (\"%s\", %zu): expected %d", i, cases[i].name, cases[i].len,
                      cases[i].valid);
     }
