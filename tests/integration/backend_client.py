@@ -10,7 +10,8 @@ Three ways to talk to a backend, from the most real to the most raw:
 - plain HTTP on a socket (`http_raw()`), for keep-alive and methods that
   urllib does not make easy.
 
-Not here: starting processes (harness.py) and the cases themselves.
+BackendTestCase is the base of their test classes: one backend per class,
+started through harness.py. The cases themselves live in the test files.
 """
 import asyncio
 import json
@@ -18,10 +19,12 @@ import os
 import socket
 import struct
 import sys
+import unittest
 
 import websockets
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
+import harness  # noqa: E402
 from wsclient import WsClient, accept_for, new_key  # noqa: E402
 
 TIMEOUT = 5.0
@@ -236,3 +239,40 @@ def rejected(port, reason, **kw):
     if key not in m:
         raise AssertionError(f"no sample {key} in /metrics")
     return int(m[key])
+
+
+class BackendTestCase(unittest.TestCase):
+    """One backend per test class, started with backend_args(); a test fails
+    if the backend died during it, and the class fails if the backend does not
+    stop cleanly (exit 0, no sanitizer report)."""
+
+    args = []
+    instance = "ws1"
+
+    @classmethod
+    def backend_args(cls):
+        return list(cls.args)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.backend = harness.start_backend(cls.backend_args(), instance=cls.instance)
+        cls.port = cls.backend.port
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.backend.stop()
+        if rc != 0:
+            raise AssertionError(f"backend exited with {rc}:\n" + cls.backend.output()[-4000:])
+
+    def tearDown(self):
+        if not self.backend.alive():
+            raise AssertionError("backend died:\n" + self.backend.output()[-4000:])
+
+    def room(self):
+        """A room named after the test."""
+        return self.id().rsplit(".", 1)[-1][5:].replace("_", "-")
+
+    def ws(self, room=None, **kw):
+        c = raw_ws(self.port, room or self.room(), **kw)
+        self.addCleanup(c.close)
+        return c

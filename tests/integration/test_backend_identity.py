@@ -18,36 +18,12 @@ import tap  # noqa: E402
 from wsclient import OP_TEXT  # noqa: E402
 
 
-class BackendCase(unittest.TestCase):
-    args = []
-
+class BackendCase(B.BackendTestCase):
     @classmethod
     def setUpClass(cls):
         cls.keys = K.KeySet(harness.tmpdir())
-        cls.backend = harness.start_backend(cls.backend_args())
-        cls.port = cls.backend.port
+        super().setUpClass()
 
-    @classmethod
-    def backend_args(cls):
-        return list(cls.args)
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.backend.stop()
-        if rc != 0:
-            raise AssertionError(f"backend exited with {rc}:\n" + cls.backend.output()[-4000:])
-
-    def tearDown(self):
-        if not self.backend.alive():
-            raise AssertionError("backend died:\n" + self.backend.output()[-4000:])
-
-    def room(self):
-        return self.id().rsplit(".", 1)[-1][5:].replace("_", "-")
-
-    def ws(self, room=None, **kw):
-        c = B.raw_ws(self.port, room or self.room(), **kw)
-        self.addCleanup(c.close)
-        return c
 
     def presence_subs(self, c):
         """The subs of c's home room, as the server sends them to c (raw client)."""

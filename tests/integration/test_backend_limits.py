@@ -19,31 +19,11 @@ from wsclient import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, frame,  # 
                       publish_bytes, publish_of_length)
 
 
-class BackendCase(unittest.TestCase):
-    args = []
-
+class BackendCase(B.BackendTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.backend = harness.start_backend(["--allow-anonymous"] + cls.args)
-        cls.port = cls.backend.port
+    def backend_args(cls):
+        return ["--allow-anonymous"] + list(cls.args)
 
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.backend.stop()
-        if rc != 0:
-            raise AssertionError(f"backend exited with {rc}:\n" + cls.backend.output()[-4000:])
-
-    def tearDown(self):
-        if not self.backend.alive():
-            raise AssertionError("backend died:\n" + self.backend.output()[-4000:])
-
-    def room(self):
-        return self.id().rsplit(".", 1)[-1][5:].replace("_", "-")
-
-    def ws(self, room=None, **kw):
-        c = B.raw_ws(self.port, room or self.room(), **kw)
-        self.addCleanup(c.close)
-        return c
 
     def open_count(self, source=None):
         """WebSockets open, from /status (asked from `source`, when given)."""

@@ -21,31 +21,20 @@ import tap  # noqa: E402
 INSTANCE = "proto-ws7"
 
 
-class BackendCase(unittest.TestCase):
+class BackendCase(B.BackendTestCase):
     """One backend per class, started with `args` (plus an HMAC key)."""
 
-    args = []
     instance = INSTANCE
 
     @classmethod
     def setUpClass(cls):
         cls.keys = K.KeySet(harness.tmpdir())
-        cls.backend = harness.start_backend(
-            ["--hmac-secret-file", cls.keys.hmac_file] + cls.args, instance=cls.instance)
-        cls.port = cls.backend.port
+        super().setUpClass()
 
     @classmethod
-    def tearDownClass(cls):
-        rc = cls.backend.stop()
-        if rc != 0:
-            raise AssertionError(f"backend exited with {rc}:\n" + cls.backend.output()[-4000:])
+    def backend_args(cls):
+        return ["--hmac-secret-file", cls.keys.hmac_file] + list(cls.args)
 
-    def tearDown(self):
-        if not self.backend.alive():
-            raise AssertionError("backend died:\n" + self.backend.output()[-4000:])
-
-    def room(self):
-        return self.id().rsplit(".", 1)[-1][5:].replace("_", "-")
 
     async def member(self, room, sub, **claims):
         tok = K.hs256(self.keys, sub=sub, **claims)
