@@ -565,6 +565,7 @@ static int on_presence(struct conn *c, struct proto_msg *m)
 
 static int on_text(struct conn *c, const uint8_t *data, size_t len)
 {
+    c->last_msg_ns = mono_ns();
     struct proto_msg m;
     struct proto_error err;
     if (proto_parse((const char *)data, len, &m, &err) < 0) {
@@ -711,6 +712,18 @@ void ws_session_timer(struct conn *c)
     const struct backend_config *cfg = c->srv->cfg;
     uint64_t now = mono_ns();
     uint64_t quiet_s = (now - c->last_rx_ns) / 1000000000u;
+    int64_t idle_left = INT64_MAX;
+    if (cfg->idle_timeout_s > 0) {
+        /* --idle-timeout: a client that sends no message at all (pongs do not
+         * count) is closed. */
+        int64_t silent_s = (int64_t)((now - c->last_msg_ns) / 1000000000u);
+        if (silent_s >= cfg->idle_timeout_s) {
+            stats_reject(REJ_IDLE_TIMEOUT);
+            conn_ws_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
+            return;
+        }
+        idle_left = cfg->idle_timeout_s - silent_s;
+    }
     if (c->awaiting_pong) {
         stats_reject(REJ_PONG_TIMEOUT);
         rr_debug("connection fd=%d sub=%s: no pong in %llds, closing", c->fd, c->sub,
@@ -719,7 +732,8 @@ void ws_session_timer(struct conn *c)
         return;
     }
     if (quiet_s < (uint64_t)cfg->ping_interval_s) {
-        arm_timer(c, cfg->ping_interval_s - (int64_t)quiet_s);
+        int64_t ping_left = cfg->ping_interval_s - (int64_t)quiet_s;
+        arm_timer(c, ping_left < idle_left ? ping_left : idle_left);
         return;
     }
     uint8_t f[WS_CONTROL_FRAME_MAX];
@@ -774,6 +788,7 @@ int ws_session_open(struct conn *c, const char *room, char *sub, const struct ws
     rr_inc(&bstats.ws_open);
     rr_bucket_init(&c->bucket, (double)cfg->publish_rate, (double)cfg->publish_burst, mono_ns());
     c->last_rx_ns = mono_ns();
+    c->last_msg_ns = c->last_rx_ns;
     arm_timer(c, cfg->ping_interval_s);
 
     const char *why = NULL;

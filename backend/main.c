@@ -280,6 +280,10 @@ int main(int argc, char **argv)
          "time to send a whole HTTP request (and between keep-alive requests)", 100, 3600000},
         {"ping-interval", RR_OPT_INT, &cfg.ping_interval_s, "25", "SECONDS",
          "ping a client that has been quiet this long", 1, 86400},
+        {"idle-timeout", RR_OPT_INT, &cfg.idle_timeout_s, "0", "SECONDS",
+         "close (1001) a client that sends no message for this long; pings and pongs do not count "
+         "(0: never)",
+         0, 86400 * 365},
         {"pong-timeout", RR_OPT_INT, &cfg.pong_timeout_s, "10", "SECONDS",
          "close a client that does not answer a ping in this time", 1, 86400},
         {"presence-max-members", RR_OPT_INT, &cfg.presence_max_members, "100", "N",

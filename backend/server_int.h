@@ -76,7 +76,8 @@ struct conn {
     char *sub;
     json_t *rooms_claim;      /* the token's `rooms` claim; NULL: every room allowed */
     uint64_t session;
-    uint64_t last_rx_ns;
+    uint64_t last_rx_ns;  /* any bytes */
+    uint64_t last_msg_ns; /* a message (pings and pongs do not count) */
     struct rr_bucket bucket;  /* publish rate */
     struct bus_req *reqs; /* in flight on the bus, answered after the conn may be gone */
 };

@@ -28,6 +28,7 @@ static const char *const reject_names[REJ_COUNT] = {
     [REJ_NOT_MEMBER] = "not_member",
     [REJ_SLOW_CONSUMER] = "slow_consumer",
     [REJ_PONG_TIMEOUT] = "pong_timeout",
+    [REJ_IDLE_TIMEOUT] = "idle_timeout",
 };
 
 const char *reject_reason_name(enum reject_reason r)

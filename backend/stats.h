@@ -30,6 +30,7 @@ enum reject_reason {
     REJ_NOT_MEMBER,         /* error not_member */
     REJ_SLOW_CONSUMER,      /* close 1008, backlog over --max-backlog */
     REJ_PONG_TIMEOUT,       /* no pong in time */
+    REJ_IDLE_TIMEOUT,       /* no message for --idle-timeout: close 1001 */
     REJ_COUNT,
 };
 

@@ -257,5 +257,22 @@ class KeepAlive(BackendCase):
         self.assertEqual(B.rejected(self.port, "pong_timeout"), before)
 
 
+class IdleTimeout(BackendCase):
+    """--idle-timeout counts messages only: answering pings does not keep a
+    silent client open."""
+
+    args = ["--idle-timeout", "2", "--ping-interval", "1", "--pong-timeout", "5"]
+
+    def test_client_that_only_answers_pings_is_closed_as_idle(self):
+        c = self.ws()
+        before = B.rejected(self.port, "idle_timeout")
+        c.sock.settimeout(10)
+        f = c.expect_frame(OP_PING, b"rr")
+        c.send_frame(OP_PONG, f.payload)
+        c.expect_close(1001)
+        self.assertEqual(B.rejected(self.port, "idle_timeout"), before + 1)
+        self.assertEqual(B.rejected(self.port, "pong_timeout"), 0)
+
+
 if __name__ == "__main__":
     tap.main()
