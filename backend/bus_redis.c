@@ -384,7 +384,7 @@ static void linger_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static struct rroom *room_of_channel(struct rbus *b, const redisReply *ch)
 {
     size_t pl = strlen(b->prefix);
-    if (ch->type != REDIS_REPLY_STRING || ch->len < pl + 5 || memcmp(ch->str, b->prefix, pl) ||
+    if (ch->type != REDIS_REPLY_STRING || ch->len < pl + 5 || memcmp(ch->str, b->prefix, pl) != 0 ||
         ch->str[pl] != '{' || memcmp(ch->str + ch->len - 4, "}:ch", 4) != 0)
         return NULL;
     size_t n = ch->len - pl - 5;
@@ -790,7 +790,7 @@ static void redis_room_close(struct bus *bb, struct room *r)
 static struct rroom **all_rooms(struct rbus *b, size_t *n)
 {
     *n = 0;
-    struct rroom **v = malloc((room_table_count(b->rooms) + 1) * sizeof(*v));
+    struct rroom **v = malloc((room_table_count(b->rooms) + 1) * sizeof(struct rroom *));
     for (struct room *rec = room_next(b->rooms, NULL); v && rec; rec = room_next(b->rooms, rec))
         v[(*n)++] = rec->bus_data;
     return v;
@@ -955,14 +955,14 @@ struct bus *bus_redis_new(struct ev_loop *loop, const struct bus_redis_config *c
         b->scripts[i].body = bodies[i];
         SHA1((const unsigned char *)bodies[i], strlen(bodies[i]), md);
         for (int j = 0; j < SHA_DIGEST_LENGTH; j++)
-            snprintf(b->scripts[i].sha + 2 * j, 3, "%02x", md[j]);
+            snprintf(b->scripts[i].sha + (size_t)2 * j, 3, "%02x", md[j]);
     }
     b->rooms = room_table_new();
     if (!b->rooms) {
         free(b);
         return NULL;
     }
-    ev_timer_init(&b->refresh, refresh_cb, 0.0, (double)(cfg->history_ttl_s / 3 + 1));
+    ev_timer_init(&b->refresh, refresh_cb, 0.0, (double)cfg->history_ttl_s / 3.0 + 1.0);
     b->refresh.data = b;
     ev_timer_again(loop, &b->refresh);
     struct redis_link_config lc = {cfg->host, cfg->port, BACKOFF_MIN_MS, cfg->backoff_max_ms,

@@ -233,7 +233,7 @@ int main(int argc, char **argv)
          10000000},
         {"history-ttl", RR_OPT_INT, &redis_cfg.history_ttl_s, "3600", "SECONDS",
          "a room's history, ids and seq expire this long after its last publish", 1,
-         365 * 86400},
+         365LL * 86400},
         {"subscribe-linger-ms", RR_OPT_INT, &redis_cfg.subscribe_linger_ms, "2000", "MS",
          "keep a room's subscription this long after its last member here left", 0, 3600000},
         {"redis-backoff-max-ms", RR_OPT_INT, &redis_cfg.backoff_max_ms, "5000", "MS",
@@ -283,7 +283,7 @@ int main(int argc, char **argv)
         {"idle-timeout", RR_OPT_INT, &cfg.idle_timeout_s, "0", "SECONDS",
          "close (1001) a client that sends no message for this long; pings and pongs do not count "
          "(0: never)",
-         0, 86400 * 365},
+         0, 86400LL * 365},
         {"pong-timeout", RR_OPT_INT, &cfg.pong_timeout_s, "10", "SECONDS",
          "close a client that does not answer a ping in this time", 1, 86400},
         {"presence-max-members", RR_OPT_INT, &cfg.presence_max_members, "100", "N",
