@@ -304,9 +304,18 @@ class RedisDown(unittest.TestCase):
         self.c.redis = harness.start_redis(port=rport)
         self.c.register()
         self.c.wait_ready(agent)
-        st, inst = asyncio.run(handshake(self.c.port(), "after-redis", tok))
-        self.assertEqual(st, 101)
-        self.assertEqual(self.c.redis_cmd("GET", "rr:{after-redis}:owner"), inst)
+        # The agent re-reads the registry on its own schedule (--registry-refresh):
+        # until it has, a new room gets no owner and HAProxy's fallback serves it.
+        # Wait for a room to be placed and claimed again.
+        tries = []
+
+        def routed():
+            room = f"after-redis-{len(tries)}"
+            tries.append(room)
+            st, inst = asyncio.run(handshake(self.c.port(), room, tok))
+            return st == 101 and self.c.redis_cmd("GET", f"rr:{{{room}}}:owner") == inst
+
+        harness.wait_for(routed, timeout=15, what="the agent to place rooms again")
 
 
 if __name__ == "__main__":
