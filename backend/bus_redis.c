@@ -239,6 +239,18 @@ static void call_arg(struct call *c, const char *p, size_t len)
     rr_text_append(&c->buf, p, len);
 }
 
+/* Readies a call of `script` about one room; its keys and args follow. */
+static void call_init(struct call *c, struct rbus *b, enum script_id script,
+                      void (*answer)(struct call *, const redisReply *),
+                      void (*fallback)(struct call *), const struct room *r)
+{
+    c->bus = b;
+    c->script = script;
+    c->answer = answer;
+    c->fallback = fallback;
+    memcpy(c->room, r->name, (size_t)r->name_len + 1);
+}
+
 static void call_key(struct call *c, const char *what)
 {
     char key[KEY_MAX];
@@ -526,11 +538,7 @@ static int redis_publish(struct bus *bb, struct room *r, const char *sub, const 
         return -1;
     }
     struct call *c = &p->call;
-    c->bus = b;
-    c->script = SCRIPT_PUBLISH;
-    c->answer = pub_answer;
-    c->fallback = pub_fallback;
-    memcpy(c->room, r->name, (size_t)r->name_len + 1);
+    call_init(c, b, SCRIPT_PUBLISH, pub_answer, pub_fallback, r);
     p->done = done;
     p->ctx = ctx;
     p->ts_ms = ts_ms;
@@ -619,11 +627,7 @@ static void redis_history(struct bus *bb, struct room *r, bool events, uint64_t 
         return;
     }
     struct call *c = &f->call;
-    c->bus = b;
-    c->script = SCRIPT_FETCH;
-    c->answer = fetch_answer;
-    c->fallback = fetch_fallback;
-    memcpy(c->room, r->name, (size_t)r->name_len + 1);
+    call_init(c, b, SCRIPT_FETCH, fetch_answer, fetch_fallback, r);
     f->cb = cb;
     f->ctx = ctx;
     call_key(c, "seq");
@@ -699,11 +703,7 @@ static void redis_members(struct bus *bb, struct room *r, bus_members_cb cb, voi
         return;
     }
     struct call *c = &q->call;
-    c->bus = b;
-    c->script = SCRIPT_MEMBERS;
-    c->answer = members_answer;
-    c->fallback = members_fallback;
-    memcpy(c->room, r->name, (size_t)r->name_len + 1);
+    call_init(c, b, SCRIPT_MEMBERS, members_answer, members_fallback, r);
     q->cb = cb;
     q->ctx = ctx;
     call_key(c, "members");
@@ -809,10 +809,7 @@ static void catch_up(struct rbus *b, struct rroom *rr)
     struct call *c = calloc(1, sizeof(*c));
     if (!c)
         return;
-    c->bus = b;
-    c->script = SCRIPT_CATCHUP;
-    c->answer = catchup_answer;
-    memcpy(c->room, rr->rec->name, (size_t)rr->rec->name_len + 1);
+    call_init(c, b, SCRIPT_CATCHUP, catchup_answer, NULL, rr->rec);
     call_key(c, "seq");
     char seq[24];
     snprintf(seq, sizeof(seq), "%" PRIu64, rr->rec->seq);

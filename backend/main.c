@@ -74,16 +74,6 @@ static void parse_cidr(const char *s, struct cidr *out)
     out->bits = (uint8_t)bits;
 }
 
-/* A listen address that cannot parse is a bad value (exit 2), not a failure
- * to listen later. */
-static void check_hostport(const char *flag, const char *addr)
-{
-    char host[256];
-    uint16_t port;
-    if (addr && rr_parse_hostport(addr, host, sizeof(host), &port) < 0)
-        rr_opts_die("%s: '%s' is not HOST:PORT", flag, addr);
-}
-
 /* The admin token: the file's first line. */
 static const char *read_admin_token(const char *path)
 {
@@ -326,11 +316,11 @@ int main(int argc, char **argv)
     if (il == 0 || il > RR_INSTANCE_ID_MAX || strpbrk(cfg.instance_id, " \t\r\n"))
         rr_opts_die("--instance-id '%s': 1 to %d characters, no spaces", cfg.instance_id,
                     RR_INSTANCE_ID_MAX);
-    check_hostport("--listen", cfg.listen);
-    check_hostport("--advertise", o.advertise);
+    rr_opts_check_hostport("--listen", cfg.listen);
+    rr_opts_check_hostport("--advertise", o.advertise);
     if (cfg.redis)
         registry_setup();
-    check_hostport("--agent-check-listen", cfg.agent_check_listen);
+    rr_opts_check_hostport("--agent-check-listen", cfg.agent_check_listen);
 
     cfg.n_trusted = o.trusted.n;
     cfg.trusted = calloc(o.trusted.n + 1, sizeof(*cfg.trusted));

@@ -221,6 +221,14 @@ int rr_opts_parse_args(const struct rr_opt *opts, const char *prog, const char *
     return nargs;
 }
 
+void rr_opts_check_hostport(const char *flag, const char *addr)
+{
+    char host[256];
+    uint16_t port;
+    if (addr && rr_parse_hostport(addr, host, sizeof(host), &port) < 0)
+        rr_opts_die("%s: '%s' is not HOST:PORT", flag, addr);
+}
+
 int rr_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
 {
     const char *colon;

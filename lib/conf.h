@@ -53,6 +53,10 @@ int rr_opts_parse_args(const struct rr_opt *opts, const char *prog, const char *
 /* Exits 2 with "prog: msg" (for checks across options, after parsing). */
 void rr_opts_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* Exits 2 with "<flag>: '<addr>' is not HOST:PORT" unless addr (NULL: unset)
+ * parses: a listen address is checked with the options, not when binding. */
+void rr_opts_check_hostport(const char *flag, const char *addr);
+
 /* Splits "host:port" ("[v6]:port" too) into host and port; returns 0 or -1. */
 int rr_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
 

@@ -167,12 +167,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.claim_vars.n; i++)
         check_var_name(cfg.claim_vars.v[i]);
     check_fail_closed_fits();
-    char lhost[256];
-    uint16_t lport;
-    if (rr_parse_hostport(cfg.listen, lhost, sizeof(lhost), &lport) < 0)
-        rr_opts_die("--listen: '%s' is not HOST:PORT", cfg.listen);
-    if (o.metrics_listen && rr_parse_hostport(o.metrics_listen, lhost, sizeof(lhost), &lport) < 0)
-        rr_opts_die("--metrics-listen: '%s' is not HOST:PORT", o.metrics_listen);
+    rr_opts_check_hostport("--listen", cfg.listen);
+    rr_opts_check_hostport("--metrics-listen", o.metrics_listen);
     if (!rr_keyopts_any(&keyopts))
         rr_opts_die("no keys: give at least one of --hmac-secret (RR_HMAC_SECRET), "
                     "--hmac-secret-file, --pem-key or --jwks");
