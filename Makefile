@@ -44,7 +44,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .SECONDARY:
 
-.PHONY: all deps test unit integration conformance run bench bench-spoa bench-backend bench-peers fmt lint clean fuzz
+.PHONY: all deps test unit integration conformance run bench bench-spoa bench-backend bench-cluster bench-peers fmt lint clean fuzz
 
 all: $(BINS) $(BENCH_BINS)
 
@@ -122,13 +122,16 @@ conformance: all $(ASAN_BINS)
 run: all
 	@scripts/run.sh
 
-bench: bench-spoa bench-backend
+bench: bench-spoa bench-backend bench-cluster
 
 bench-spoa: all
 	@bench/spoa.sh
 
 bench-backend: all
 	@bench/backend.sh
+
+bench-cluster: all
+	@/usr/bin/python3 bench/cluster.py
 
 bench-peers: all
 	@bench/backend.sh peers

@@ -27,8 +27,20 @@
  * connections and once they are all open and idle. The result is one JSON
  * object on stdout.
  *
- * Not a conformance client: no fragmentation, no permessage-deflate, no
- * reconnection; a connection the server closes is counted and stays closed.
+ * With --reconnect (rr), a connection the server moves or closes comes back
+ * the way web/roomrelay.js does: after a `migrate`'s reconnect_after_ms, or
+ * else after a capped exponential backoff with jitter, with since=<last seq>
+ * so the server replays what it missed; a refused handshake (a 503 from a
+ * draining backend) backs off and retries. A step then counts as published
+ * only the publishes the server acked: one sent into a closing connection is
+ * lost, and a real client would resend it. Without --reconnect a connection
+ * the server closes is counted and stays closed.
+ *
+ * --query adds a query string to every handshake (a token through HAProxy:
+ * access_token=...). --cpu-pids NAME=PID,... reports the CPU of each named
+ * process per step (a cluster's Redis, HAProxy and backends).
+ *
+ * Not a conformance client: no fragmentation, no permessage-deflate.
  */
 #include <errno.h>
 #include <ev.h>
@@ -57,6 +69,10 @@
 #define READ_BUF (256 * 1024)
 #define DRAIN_QUIET_NS 300000000ull
 #define ROOM_NAME_MAX 64
+#define QUERY_MAX 2048
+#define MAX_CPU_PIDS 16
+#define BACKOFF_INITIAL_MS 100
+#define BACKOFF_MAX_MS 2000
 
 enum proto_mode { PROTO_RR, PROTO_RAW };
 
@@ -64,11 +80,18 @@ enum proto_mode { PROTO_RR, PROTO_RAW };
 enum conn_state { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_UPGRADED, C_OPEN, C_CLOSED };
 
 static struct {
-    const char *server, *rates, *proto, *room_prefix, *label;
+    const char *server, *rates, *proto, *room_prefix, *label, *query, *cpu_pids;
     int64_t connections, rooms, procs, size, warmup, duration, drain_ms, hold, concurrency;
     int64_t server_pid;
-    bool ladder;
+    bool ladder, reconnect;
 } o;
+
+/* --cpu-pids */
+static struct {
+    char name[32];
+    pid_t pid;
+} cpu_pids[MAX_CPU_PIDS];
+static size_t n_cpu_pids;
 
 static enum proto_mode proto;
 static struct sockaddr_storage server_addr;
@@ -92,6 +115,7 @@ struct step_msg {
     uint32_t type;
     uint32_t closed; /* connections the server closed so far */
     uint64_t in_window, duplicates, gaps, errors, bad_frames;
+    uint64_t migrates, reconnects, reconnect_failures; /* --reconnect */
     struct hist lat;
 };
 
@@ -144,16 +168,20 @@ static bool read_all(int fd, void *p, size_t len)
 
 struct bconn {
     ev_io io;
+    ev_timer retry; /* --reconnect: the next attempt */
     int fd;
     uint32_t room;
     uint8_t state;
     bool publisher;
     bool want_write;
+    bool reopening;     /* the handshake under way is a reconnect */
+    uint8_t failures;   /* reconnects refused in a row (the backoff's exponent) */
+    int32_t migrate_ms; /* the last migrate's reconnect_after_ms; -1: none */
     uint32_t npend, pcap;
     uint8_t *pend; /* unparsed input between reads (a partial frame or response) */
     uint64_t last_seq;
     uint64_t pub_n; /* publisher: publishes sent over the whole run (data.n) */
-    uint8_t *wbuf; /* output the socket did not take yet */
+    uint8_t *wbuf;  /* output the socket did not take yet */
     uint32_t wlen, wcap;
 };
 
@@ -162,6 +190,7 @@ static struct {
     struct bconn *conns;
     uint32_t first, n; /* global index of conns[0], count */
     uint32_t next_open, opening, opened, failed, closed;
+    uint32_t reopening; /* --reconnect: connections waiting for or in a reconnect */
     int report_fd;
     bool ready_sent;
     uint8_t *rbuf;
@@ -173,6 +202,8 @@ static struct {
     double rate;
     uint64_t t_start, t_window, t_end, last_rx;
     uint64_t *room_members, *room_uniq, *room_pub;
+    uint64_t *room_sent; /* publishes sent this step (the pacing); room_pub counts
+                            them too, or with --reconnect the acks */
     struct step_msg st;
     ev_timer pub_timer, drain_timer;
     ev_io cmd_io;
@@ -190,11 +221,18 @@ static void conn_io_set(struct bconn *c, int events)
     ev_io_start(w.loop, &c->io);
 }
 
+static void conn_reopen_later(struct bconn *c);
+
 static void conn_fail(struct bconn *c, bool was_open)
 {
     if (c->state == C_CLOSED)
         return;
-    if (c->state == C_CONNECTING || c->state == C_HANDSHAKE || c->state == C_UPGRADED) {
+    bool opening = c->state == C_CONNECTING || c->state == C_HANDSHAKE || c->state == C_UPGRADED;
+    if (opening && c->reopening) {
+        w.st.reconnect_failures++;
+        if (c->failures < 30)
+            c->failures++;
+    } else if (opening) {
         w.opening--;
         w.failed++;
     }
@@ -208,6 +246,8 @@ static void conn_fail(struct bconn *c, bool was_open)
     c->npend = c->pcap = c->wlen = c->wcap = 0;
     if (was_open)
         w.closed++;
+    if (o.reconnect && (was_open || c->reopening))
+        conn_reopen_later(c);
 }
 
 /* Sends what is queued; arms EV_WRITE while the socket is full. */
@@ -250,17 +290,24 @@ static uint8_t *conn_wreserve(struct bconn *c, size_t n)
     return c->wbuf + c->wlen;
 }
 
-static void conn_send_frame(struct bconn *c, uint8_t opcode, const void *payload, size_t len)
+/* xorshift64: masks and jitter, not security. */
+static uint64_t next_rand(void)
 {
     uint64_t x = w.mask_state;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
     w.mask_state = x;
+    return x;
+}
+
+static void conn_send_frame(struct bconn *c, uint8_t opcode, const void *payload, size_t len)
+{
+    uint64_t x = next_rand();
     uint8_t mask[4] = {(uint8_t)x, (uint8_t)(x >> 8), (uint8_t)(x >> 16), (uint8_t)(x >> 24)};
     uint8_t *out = conn_wreserve(c, len + WS_CLIENT_HEADER_MAX);
-    size_t n = ws_frame_build_masked(out, len + WS_CLIENT_HEADER_MAX, true, opcode, payload, len,
-                                     mask);
+    size_t n =
+        ws_frame_build_masked(out, len + WS_CLIENT_HEADER_MAX, true, opcode, payload, len, mask);
     c->wlen += (uint32_t)n;
 }
 
@@ -269,6 +316,13 @@ static void open_more(void);
 static void conn_opened(struct bconn *c)
 {
     c->state = C_OPEN;
+    if (c->reopening) {
+        c->reopening = false;
+        c->failures = 0;
+        w.reopening--;
+        w.st.reconnects++;
+        return;
+    }
     w.opening--;
     w.opened++;
     open_more();
@@ -317,35 +371,55 @@ static void on_delivery(struct bconn *c, uint64_t seq, uint64_t t, uint64_t now)
 static const char MSG_HEAD[] = "{\"type\":\"message\"";
 static const char WELCOME_HEAD[] = "{\"type\":\"welcome\"";
 static const char ERROR_HEAD[] = "{\"type\":\"error\"";
+static const char ACK_HEAD[] = "{\"type\":\"ack\"";
+static const char MIGRATE_HEAD[] = "{\"type\":\"migrate\"";
+
+static bool has_head(const uint8_t *p, size_t len, const char *head, size_t hlen)
+{
+    return len > hlen && memcmp(p, head, hlen) == 0;
+}
 
 static void on_text(struct bconn *c, const uint8_t *p, size_t len, uint64_t now)
 {
     const uint8_t *end = p + len, *after;
     uint64_t seq, t;
     if (proto == PROTO_RAW) {
-        if (find_u64(p, end, "\"t\":", 4, &t, &after) && find_u64(p, end, "\"n\":", 4, &seq, &after))
+        if (find_u64(p, end, "\"t\":", 4, &t, &after) &&
+            find_u64(p, end, "\"n\":", 4, &seq, &after))
             on_delivery(c, seq, t, now);
         else
             w.st.bad_frames++;
         return;
     }
-    if (len > sizeof(MSG_HEAD) - 1 && memcmp(p, MSG_HEAD, sizeof(MSG_HEAD) - 1) == 0) {
+    if (has_head(p, len, MSG_HEAD, sizeof(MSG_HEAD) - 1)) {
         if (find_u64(p, end, "\"seq\":", 6, &seq, &after) &&
             find_u64(after, end, "\"t\":", 4, &t, &after))
             on_delivery(c, seq, t, now);
         else
             w.st.bad_frames++;
-    } else if (c->state == C_UPGRADED && len > sizeof(WELCOME_HEAD) - 1 &&
-               memcmp(p, WELCOME_HEAD, sizeof(WELCOME_HEAD) - 1) == 0) {
-        if (!find_u64(p, end, "\"seq\":", 6, &c->last_seq, &after))
+    } else if (c->state == C_UPGRADED && has_head(p, len, WELCOME_HEAD, sizeof(WELCOME_HEAD) - 1)) {
+        /* The welcome's seq is where a first join starts; a reconnect keeps
+         * its own last seq: the replay from since= follows. */
+        uint64_t head;
+        if (!find_u64(p, end, "\"seq\":", 6, &head, &after))
             w.st.bad_frames++;
+        else if (!c->reopening)
+            c->last_seq = head;
         conn_opened(c);
-    } else if (len > sizeof(ERROR_HEAD) - 1 && memcmp(p, ERROR_HEAD, sizeof(ERROR_HEAD) - 1) == 0) {
+    } else if (o.reconnect && has_head(p, len, ACK_HEAD, sizeof(ACK_HEAD) - 1)) {
+        w.room_pub[c->room]++;
+    } else if (has_head(p, len, MIGRATE_HEAD, sizeof(MIGRATE_HEAD) - 1)) {
+        uint64_t ms;
+        w.st.migrates++;
+        c->migrate_ms = find_u64(p, end, "\"reconnect_after_ms\":", 21, &ms, &after) && ms < 60000
+                            ? (int32_t)ms
+                            : -1;
+    } else if (has_head(p, len, ERROR_HEAD, sizeof(ERROR_HEAD) - 1)) {
         if (w.st.errors++ < 3)
             fprintf(stderr, "roomrelay-bench: server error: %.*s\n", (int)(len > 200 ? 200 : len),
                     p);
     }
-    /* ack, member, joined, pong: nothing to count */
+    /* member, joined, pong (and acks without --reconnect): nothing to count */
 }
 
 /* Parses frames from p; returns the bytes consumed (the rest is a partial
@@ -375,7 +449,7 @@ static ssize_t parse_frames(struct bconn *c, const uint8_t *p, size_t len, uint6
             conn_flush(c);
             break;
         case WS_OP_CLOSE:
-            if (w.st.errors++ < 3)
+            if (!o.reconnect && w.st.errors++ < 3)
                 fprintf(stderr, "roomrelay-bench: server closed a connection: %u\n",
                         h.len >= 2 ? (unsigned)(payload[0] << 8 | payload[1]) : 1005u);
             conn_fail(c, true);
@@ -398,7 +472,7 @@ static ssize_t parse_handshake(struct bconn *c, const uint8_t *p, size_t len)
         return 0;
     if (len < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0) {
         size_t l = (size_t)(e - p);
-        if (w.failed < 3)
+        if (w.failed < 3 && !c->reopening)
             fprintf(stderr, "roomrelay-bench: handshake refused: %.*s\n", (int)(l > 120 ? 120 : l),
                     p);
         conn_fail(c, false);
@@ -471,20 +545,22 @@ static void conn_cb(struct ev_loop *loop, ev_io *io, int revents)
         socklen_t el = sizeof(err);
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) {
-            if (w.failed < 3)
+            if (w.failed < 3 && !c->reopening)
                 fprintf(stderr, "roomrelay-bench: connect %s: %s\n", o.server, strerror(err));
             conn_fail(c, false);
             open_more();
             return;
         }
-        char room[ROOM_NAME_MAX + 1];
+        char room[ROOM_NAME_MAX + 1], since[32] = "";
         room_name(room, sizeof(room), c->room);
-        char req[512];
+        if (c->reopening)
+            snprintf(since, sizeof(since), "&since=%" PRIu64, c->last_seq);
+        char req[QUERY_MAX + 512];
         int n = snprintf(req, sizeof(req),
-                         "GET /ws?room=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                         "GET /ws?room=%s%s%s%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                          "Sec-WebSocket-Version: 13\r\n\r\n",
-                         room, server_hostport);
+                         room, since, *o.query ? "&" : "", o.query, server_hostport);
         memcpy(conn_wreserve(c, (size_t)n), req, (size_t)n);
         c->wlen += (uint32_t)n;
         c->state = C_HANDSHAKE;
@@ -514,31 +590,67 @@ static void send_ready(void)
     write_all(w.report_fd, &m, sizeof(m));
 }
 
+/* Starts c's TCP connect; the handshake follows in conn_cb. */
+static void conn_connect(struct bconn *c)
+{
+    c->fd = socket(server_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (c->fd < 0)
+        rr_opts_die("socket: %s (open files limit?)", strerror(errno));
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->state = C_CONNECTING;
+    if (connect(c->fd, (struct sockaddr *)&server_addr, server_addrlen) < 0 &&
+        errno != EINPROGRESS) {
+        if (w.failed < 3 && !c->reopening)
+            fprintf(stderr, "roomrelay-bench: connect %s: %s\n", o.server, strerror(errno));
+        conn_fail(c, false);
+        return;
+    }
+    ev_io_init(&c->io, conn_cb, c->fd, EV_WRITE);
+    c->io.data = c;
+    ev_io_start(w.loop, &c->io);
+}
+
 /* Keeps up to --concurrency handshakes in flight (a burst of 10k SYNs would
  * overflow the server's accept queue). */
 static void open_more(void)
 {
     while (w.opening < (uint32_t)o.concurrency && w.next_open < w.n) {
-        struct bconn *c = &w.conns[w.next_open++];
-        c->fd = socket(server_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        if (c->fd < 0)
-            rr_opts_die("socket: %s (open files limit?)", strerror(errno));
-        int one = 1;
-        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         w.opening++;
-        c->state = C_CONNECTING;
-        if (connect(c->fd, (struct sockaddr *)&server_addr, server_addrlen) < 0 &&
-            errno != EINPROGRESS) {
-            if (w.failed < 3)
-                fprintf(stderr, "roomrelay-bench: connect %s: %s\n", o.server, strerror(errno));
-            conn_fail(c, false);
-            continue;
-        }
-        ev_io_init(&c->io, conn_cb, c->fd, EV_WRITE);
-        c->io.data = c;
-        ev_io_start(w.loop, &c->io);
+        conn_connect(&w.conns[w.next_open++]);
     }
     send_ready();
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct bconn *c = t->data;
+    conn_connect(c);
+}
+
+/* --reconnect: the next attempt after the migrate's delay, or after
+ * BACKOFF_INITIAL_MS x 2^failures (capped) with full jitter over its upper
+ * half, the way web/roomrelay.js backs off. */
+static void conn_reopen_later(struct bconn *c)
+{
+    double ms;
+    if (c->migrate_ms >= 0 && !c->reopening) {
+        ms = c->migrate_ms;
+    } else {
+        double cap = BACKOFF_INITIAL_MS * (double)(1u << (c->failures < 5 ? c->failures : 5));
+        if (cap > BACKOFF_MAX_MS)
+            cap = BACKOFF_MAX_MS;
+        ms = cap / 2 + (cap / 2) * (double)(next_rand() % 1000) / 1000.0;
+    }
+    c->migrate_ms = -1;
+    if (!c->reopening)
+        w.reopening++;
+    c->reopening = true;
+    ev_timer_init(&c->retry, retry_cb, ms / 1000.0, 0);
+    c->retry.data = c;
+    ev_timer_start(w.loop, &c->retry);
 }
 
 static void publish_one(struct bconn *c, uint64_t k)
@@ -546,8 +658,8 @@ static void publish_one(struct bconn *c, uint64_t k)
     char room[ROOM_NAME_MAX + 1];
     room_name(room, sizeof(room), c->room);
     char data[128];
-    int dl = snprintf(data, sizeof(data), "{\"t\":%" PRIu64 ",\"n\":%" PRIu64 ",\"p\":\"", now_ns(),
-                      k);
+    int dl =
+        snprintf(data, sizeof(data), "{\"t\":%" PRIu64 ",\"n\":%" PRIu64 ",\"p\":\"", now_ns(), k);
     size_t pad = (size_t)o.size > (size_t)dl + 2 ? (size_t)o.size - (size_t)dl - 2 : 0;
     if (pad > sizeof(w.pad))
         pad = sizeof(w.pad);
@@ -560,8 +672,8 @@ static void publish_one(struct bconn *c, uint64_t k)
         memcpy(msg + len, "\"}", 2);
         len += 2;
     } else {
-        len = (size_t)snprintf((char *)msg, 512, "{\"type\":\"publish\",\"room\":\"%s\",\"data\":%s",
-                               room, data);
+        len = (size_t)snprintf((char *)msg, 512,
+                               "{\"type\":\"publish\",\"room\":\"%s\",\"data\":%s", room, data);
         memcpy(msg + len, w.pad, pad);
         len += pad;
         len += (size_t)snprintf((char *)msg + len, 512, "\"},\"id\":\"%" PRIu64 "\"}", k);
@@ -586,11 +698,13 @@ static void pub_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
         struct bconn *c = &w.conns[i];
         if (!c->publisher || c->state != C_OPEN)
             continue;
-        uint64_t *sent = &w.room_pub[c->room];
+        uint64_t *sent = &w.room_sent[c->room];
         /* at most a second's worth at once, so a stalled loop cannot burst */
         uint64_t cap = (uint64_t)w.rate + 1;
         for (uint64_t k = 0; *sent < due && k < cap; k++) {
             ++*sent;
+            if (!o.reconnect)
+                w.room_pub[c->room]++;
             publish_one(c, ++c->pub_n);
         }
         conn_flush(c);
@@ -618,7 +732,8 @@ static void drain_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     if (now < w.t_end)
         return;
     uint64_t quiet_from = w.last_rx > w.t_end ? w.last_rx : w.t_end;
-    if (now - quiet_from < DRAIN_QUIET_NS && now - w.t_end < (uint64_t)o.drain_ms * 1000000u)
+    bool waiting = now - quiet_from < DRAIN_QUIET_NS || w.reopening > 0;
+    if (waiting && now - w.t_end < (uint64_t)o.drain_ms * 1000000u)
         return;
     ev_timer_stop(w.loop, t);
     w.draining = false;
@@ -641,6 +756,7 @@ static void start_step(const struct cmd *cmd)
     size_t rb = (size_t)o.rooms * sizeof(uint64_t);
     memset(w.room_uniq, 0, rb);
     memset(w.room_pub, 0, rb);
+    memset(w.room_sent, 0, rb);
     memset(w.room_members, 0, rb);
     for (uint32_t i = 0; i < w.n; i++)
         if (w.conns[i].state == C_OPEN)
@@ -684,11 +800,13 @@ static void worker_main(uint32_t first, uint32_t n, int cmd_fd, int report_fd)
     w.room_members = malloc(rb);
     w.room_uniq = malloc(rb);
     w.room_pub = malloc(rb);
-    if (!w.rbuf || !w.conns || !w.room_members || !w.room_uniq || !w.room_pub)
+    w.room_sent = malloc(rb);
+    if (!w.rbuf || !w.conns || !w.room_members || !w.room_uniq || !w.room_pub || !w.room_sent)
         rr_opts_die("out of memory");
     memset(w.pad, 'x', sizeof(w.pad));
     for (uint32_t i = 0; i < n; i++) {
         w.conns[i].fd = -1;
+        w.conns[i].migrate_ms = -1;
         w.conns[i].room = (first + i) % (uint32_t)o.rooms;
         w.conns[i].publisher = first + i < (uint32_t)o.rooms && n_rates > 0;
     }
@@ -792,6 +910,26 @@ static void resolve_server(void)
     snprintf(server_hostport, sizeof(server_hostport), "%s", o.server);
 }
 
+static void parse_cpu_pids(void)
+{
+    const char *p = o.cpu_pids;
+    while (p && *p) {
+        const char *eq = strchr(p, '='), *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        char *num_end;
+        long pid = eq && eq < end ? strtol(eq + 1, &num_end, 10) : 0;
+        if (!eq || eq >= end || eq == p || (size_t)(eq - p) >= sizeof(cpu_pids[0].name) ||
+            num_end != end || pid <= 0 || n_cpu_pids == MAX_CPU_PIDS)
+            rr_opts_die("--cpu-pids '%s': expected up to %d NAME=PID separated by commas",
+                        o.cpu_pids, MAX_CPU_PIDS);
+        memcpy(cpu_pids[n_cpu_pids].name, p, (size_t)(eq - p));
+        cpu_pids[n_cpu_pids].name[eq - p] = 0;
+        cpu_pids[n_cpu_pids++].pid = (pid_t)pid;
+        p = *end ? end + 1 : end;
+    }
+}
+
 static void parse_rates(void)
 {
     const char *p = o.rates;
@@ -810,28 +948,40 @@ static void parse_rates(void)
 
 struct step_total {
     double rate;
-    uint64_t published, expected, unique, in_window, duplicates, gaps, errors, bad_frames;
+    uint64_t published, expected, unique, missing, in_window, duplicates, gaps, errors, bad_frames;
+    uint64_t migrates, reconnects, reconnect_failures;
     uint32_t closed;
     double server_cpu, gen_cpu, other_cpu;
+    double pid_cpu[MAX_CPU_PIDS];
     struct hist lat;
 };
 
 static void print_step(const struct step_total *t, bool last)
 {
     double dps = (double)t->in_window / (double)o.duration;
-    uint64_t missing = t->expected > t->unique ? t->expected - t->unique : 0;
     printf("    {\"rate\":%.1f,\"publishes_per_s\":%.1f,\"published\":%" PRIu64
            ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"missing\":%" PRIu64
            ",\"duplicates\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"errors\":%" PRIu64
            ",\"bad_frames\":%" PRIu64 ",\"closed\":%" PRIu32 ",\"deliveries_in_window\":%" PRIu64
            ",\"deliveries_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
            "\"max_us\":%.1f,\"latency_samples\":%" PRIu64
-           ",\"server_cpu\":%.3f,\"generator_cpu\":%.3f,\"other_cpu\":%.3f}%s\n",
-           t->rate, t->rate * (double)o.rooms, t->published, t->expected, t->unique, missing,
+           ",\"server_cpu\":%.3f,\"generator_cpu\":%.3f,\"other_cpu\":%.3f",
+           t->rate, t->rate * (double)o.rooms, t->published, t->expected, t->unique, t->missing,
            t->duplicates, t->gaps, t->errors, t->bad_frames, t->closed, t->in_window, dps,
            (double)hist_quantile(&t->lat, 0.50) / 1e3, (double)hist_quantile(&t->lat, 0.99) / 1e3,
            (double)hist_quantile(&t->lat, 0.999) / 1e3, (double)t->lat.max / 1e3, t->lat.count,
-           t->server_cpu, t->gen_cpu, t->other_cpu, last ? "" : ",");
+           t->server_cpu, t->gen_cpu, t->other_cpu);
+    if (o.reconnect)
+        printf(",\"migrates\":%" PRIu64 ",\"reconnects\":%" PRIu64
+               ",\"reconnect_failures\":%" PRIu64,
+               t->migrates, t->reconnects, t->reconnect_failures);
+    if (n_cpu_pids) {
+        printf(",\"cpu\":{");
+        for (size_t i = 0; i < n_cpu_pids; i++)
+            printf("%s\"%s\":%.3f", i ? "," : "", cpu_pids[i].name, t->pid_cpu[i]);
+        printf("}");
+    }
+    printf("}%s\n", last ? "" : ",");
 }
 
 static double cpu_between(uint64_t t0, uint64_t t1, uint64_t ns)
@@ -853,8 +1003,8 @@ int main(int argc, char **argv)
          MAX_PROCS * CONNS_PER_PROC},
         {"rooms", RR_OPT_INT, &o.rooms, "1", "R",
          "rooms; connection i joins room i % R, connections 0..R-1 publish", 1, 100000},
-        {"procs", RR_OPT_INT, &o.procs, "0", "P",
-         "worker processes (0: one per 9000 connections)", 0, MAX_PROCS},
+        {"procs", RR_OPT_INT, &o.procs, "0", "P", "worker processes (0: one per 9000 connections)",
+         0, MAX_PROCS},
         {"rates", RR_OPT_STR, &o.rates, "", "LIST",
          "publishes per second per room, one step each, e.g. 200 or 100,200,400 (empty: idle)", 0,
          0},
@@ -878,12 +1028,21 @@ int main(int argc, char **argv)
         {"room-prefix", RR_OPT_STR, &o.room_prefix, "bench-", "S", "room names are S0, S1...", 0,
          0},
         {"label", RR_OPT_STR, &o.label, "", "S", "copied into the JSON", 0, 0},
+        {"query", RR_OPT_STR, &o.query, "", "Q",
+         "added to every handshake's query string, e.g. access_token=JWT through HAProxy", 0, 0},
+        {"reconnect", RR_OPT_BOOL, &o.reconnect, "false", NULL,
+         "rr: follow migrate and reconnect closed connections with since=<last seq> (backoff "
+         "with jitter); a step then counts acked publishes",
+         0, 0},
+        {"cpu-pids", RR_OPT_STR, &o.cpu_pids, "", "NAME=PID,...",
+         "processes whose CPU each step reports (e.g. redis=123,haproxy=456)", 0, 0},
         RR_OPT_END,
     };
-    rr_opts_parse(opts, "roomrelay-bench", "0.1.0",
-                  "roomrelay-bench: WebSocket fan-out load generator. Prints one JSON object. "
-                  "Exit status: 0 done, 1 connections failed or messages went missing, 2 bad usage.",
-                  argc, argv);
+    rr_opts_parse(
+        opts, "roomrelay-bench", "0.1.0",
+        "roomrelay-bench: WebSocket fan-out load generator. Prints one JSON object. "
+        "Exit status: 0 done, 1 connections failed or messages went missing, 2 bad usage.",
+        argc, argv);
     if (strcmp(o.proto, "rr") == 0)
         proto = PROTO_RR;
     else if (strcmp(o.proto, "raw") == 0)
@@ -892,7 +1051,12 @@ int main(int argc, char **argv)
         rr_opts_die("--proto '%s': expected rr or raw", o.proto);
     if (strlen(o.room_prefix) + 10 > ROOM_NAME_MAX)
         rr_opts_die("--room-prefix: too long");
+    if (o.reconnect && proto != PROTO_RR)
+        rr_opts_die("--reconnect: with --proto rr only");
+    if (strlen(o.query) >= QUERY_MAX)
+        rr_opts_die("--query: longer than %d bytes", QUERY_MAX - 1);
     parse_rates();
+    parse_cpu_pids();
     resolve_server();
     uint32_t procs = o.procs ? (uint32_t)o.procs
                              : (uint32_t)((o.connections + CONNS_PER_PROC - 1) / CONNS_PER_PROC);
@@ -947,6 +1111,8 @@ int main(int argc, char **argv)
         failed += m.failed;
     }
     double connect_s = (double)(now_ns() - t_conn0) / 1e9;
+    fprintf(stderr, "roomrelay-bench: %u connections open, %u failed, in %.1f s\n", opened, failed,
+            connect_s);
     if (opened == 0)
         n_rates = 0; /* nothing to measure */
     sleep_until(now_ns() + (uint64_t)o.hold * 1000000000u);
@@ -955,8 +1121,8 @@ int main(int argc, char **argv)
     printf("{\"label\":\"%s\",\"proto\":\"%s\",\"server\":\"%s\",\"connections\":%" PRId64
            ",\"rooms\":%" PRId64 ",\"procs\":%u,\"size\":%" PRId64 ",\"warmup_s\":%" PRId64
            ",\"duration_s\":%" PRId64 ",\n \"opened\":%u,\"failed\":%u,\"connect_s\":%.3f,",
-           o.label, o.proto, o.server, o.connections, o.rooms, procs, o.size, o.warmup,
-           o.duration, opened, failed, connect_s);
+           o.label, o.proto, o.server, o.connections, o.rooms, procs, o.size, o.warmup, o.duration,
+           opened, failed, connect_s);
     if (spid)
         printf("\"server_rss_start_kb\":%" PRIu64 ",\"server_rss_idle_kb\":%" PRIu64
                ",\"server_rss_per_conn_bytes\":%.0f,",
@@ -980,9 +1146,16 @@ int main(int argc, char **argv)
         uint64_t tw = cmd.t_start + (uint64_t)o.warmup * 1000000000u;
         uint64_t te = tw + (uint64_t)o.duration * 1000000000u;
         sleep_until(tw);
+        fprintf(stderr,
+                "roomrelay-bench: step %zu (%.1f publishes/s per room): measuring for %" PRId64
+                " s\n",
+                s + 1, rates[s], o.duration);
         uint64_t s0 = spid ? proc_ticks(spid) : 0, g0 = 0, s1, g1 = 0, b0, b1;
+        uint64_t p0[MAX_CPU_PIDS];
         for (uint32_t k = 0; k < procs; k++)
             g0 += proc_ticks(wk[k].pid);
+        for (size_t i = 0; i < n_cpu_pids; i++)
+            p0[i] = proc_ticks(cpu_pids[i].pid);
         b0 = machine_busy_ticks();
         sleep_until(te);
         b1 = machine_busy_ticks();
@@ -1000,6 +1173,8 @@ int main(int argc, char **argv)
         t->other_cpu = cpu_between(b0, b1, te - tw) - t->server_cpu - t->gen_cpu;
         if (t->other_cpu < 0)
             t->other_cpu = 0;
+        for (size_t i = 0; i < n_cpu_pids; i++)
+            t->pid_cpu[i] = cpu_between(p0[i], proc_ticks(cpu_pids[i].pid), te - tw);
         for (uint32_t k = 0; k < procs; k++) {
             if (!read_all(wk[k].report_fd, m, sizeof(*m)) || m->type != MSG_STEP ||
                 !read_all(wk[k].report_fd, members, rb) || !read_all(wk[k].report_fd, uniq, rb) ||
@@ -1011,6 +1186,9 @@ int main(int argc, char **argv)
             t->errors += m->errors;
             t->bad_frames += m->bad_frames;
             t->closed += m->closed;
+            t->migrates += m->migrates;
+            t->reconnects += m->reconnects;
+            t->reconnect_failures += m->reconnect_failures;
             hist_merge(&t->lat, &m->lat);
             for (int64_t r = 0; r < o.rooms; r++) {
                 sum_members[r] += members[r];
@@ -1019,12 +1197,14 @@ int main(int argc, char **argv)
             }
         }
         for (int64_t r = 0; r < o.rooms; r++) {
+            uint64_t want = sum_pub[r] * sum_members[r];
             t->published += sum_pub[r];
-            t->expected += sum_pub[r] * sum_members[r];
+            t->expected += want;
             t->unique += sum_uniq[r];
+            t->missing += want > sum_uniq[r] ? want - sum_uniq[r] : 0;
         }
         double dps = (double)t->in_window / (double)o.duration;
-        bool lost = t->expected > t->unique;
+        bool lost = t->missing > 0;
         bool last = s + 1 == n_rates || (o.ladder && (lost || dps < best * 1.05));
         print_step(t, last);
         fflush(stdout);
