@@ -64,9 +64,9 @@
 #include "lib/conf.h"
 
 #define MAX_PROCS 16
-#define CONNS_PER_PROC 9000
+#define CONNS_PER_PROC 9000ll
 #define MAX_RATES 32
-#define READ_BUF (256 * 1024)
+#define READ_BUF ((size_t)256 * 1024)
 #define DRAIN_QUIET_NS 300000000ull
 #define ROOM_NAME_MAX 64
 #define QUERY_MAX 2048
@@ -669,8 +669,8 @@ static void publish_one(struct bconn *c, uint64_t k)
         len = (size_t)snprintf((char *)msg, 512, "%s", data);
         memcpy(msg + len, w.pad, pad);
         len += pad;
-        memcpy(msg + len, "\"}", 2);
-        len += 2;
+        msg[len++] = '"';
+        msg[len++] = '}';
     } else {
         len = (size_t)snprintf((char *)msg, 512,
                                "{\"type\":\"publish\",\"room\":\"%s\",\"data\":%s", room, data);
@@ -917,7 +917,7 @@ static void parse_cpu_pids(void)
         const char *eq = strchr(p, '='), *end = strchr(p, ',');
         if (!end)
             end = p + strlen(p);
-        char *num_end;
+        char *num_end = NULL;
         long pid = eq && eq < end ? strtol(eq + 1, &num_end, 10) : 0;
         if (!eq || eq >= end || eq == p || (size_t)(eq - p) >= sizeof(cpu_pids[0].name) ||
             num_end != end || pid <= 0 || n_cpu_pids == MAX_CPU_PIDS)
@@ -1151,7 +1151,7 @@ int main(int argc, char **argv)
                 " s\n",
                 s + 1, rates[s], o.duration);
         uint64_t s0 = spid ? proc_ticks(spid) : 0, g0 = 0, s1, g1 = 0, b0, b1;
-        uint64_t p0[MAX_CPU_PIDS];
+        uint64_t p0[MAX_CPU_PIDS] = {0};
         for (uint32_t k = 0; k < procs; k++)
             g0 += proc_ticks(wk[k].pid);
         for (size_t i = 0; i < n_cpu_pids; i++)
@@ -1229,5 +1229,13 @@ int main(int argc, char **argv)
     }
     for (uint32_t k = 0; k < procs; k++)
         waitpid(wk[k].pid, NULL, 0);
+    free(members);
+    free(uniq);
+    free(pub);
+    free(sum_members);
+    free(sum_uniq);
+    free(sum_pub);
+    free(m);
+    free(t);
     return status;
 }
