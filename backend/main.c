@@ -121,7 +121,7 @@ static void begin_exit(struct ev_loop *loop)
 
 static void on_state(void *arg)
 {
-    registry_io_beat(arg);
+    registry_io_announce(arg);
 }
 
 static void on_beat(void *arg, struct rr_instance *inst)

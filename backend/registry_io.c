@@ -63,6 +63,22 @@ void registry_io_beat(struct registry_io *r)
     redisAsyncCommand(ac, NULL, NULL, "ZADD %s %s %s", r->instances, now, in.id);
 }
 
+/* The heartbeat goes first on the same connection, so an agent that reads
+ * the registry on this message finds the new state. */
+void registry_io_announce(struct registry_io *r)
+{
+    redisAsyncContext *ac = redis_link_ctx(r->cmd);
+    if (!ac || r->leaving)
+        return;
+    registry_io_beat(r);
+    struct rr_ctl_msg m = {.op = RR_CTL_STATE};
+    memcpy(m.instance, r->cfg.self.id, sizeof(m.instance));
+    char msg[256];
+    size_t n = rr_ctl_format(msg, sizeof(msg), &m);
+    if (n)
+        redisAsyncCommand(ac, NULL, NULL, "PUBLISH %s %b", r->ctl_ch, msg, n);
+}
+
 static void finish_leave(struct registry_io *r)
 {
     void (*done)(void *) = r->done;
@@ -113,7 +129,7 @@ static void cmd_change(void *arg, bool up)
         registry_io_beat(arg);
 }
 
-/* A message on Pctl: ours when it names this instance. */
+/* A message on Pctl: ours when it is a drain or undrain naming this instance. */
 static void ctl_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
@@ -128,7 +144,8 @@ static void ctl_cb(redisAsyncContext *ac, void *reply, void *priv)
         rr_warn("redis: a malformed control message, ignored");
         return;
     }
-    if (msg.op != RR_CTL_OWNER && strcmp(msg.instance, r->cfg.self.id) == 0)
+    if ((msg.op == RR_CTL_DRAIN || msg.op == RR_CTL_UNDRAIN) &&
+        strcmp(msg.instance, r->cfg.self.id) == 0)
         r->ctl(r->arg, &msg);
 }
 

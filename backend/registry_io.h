@@ -2,7 +2,8 @@
  * This backend in the cluster's registry (DESIGN.md §5; key names and the
  * record's fields from lib/registry.h): a heartbeat writes Pinst:<id> with a
  * TTL of 3 heartbeats and the time in Pinstances, a clean exit removes both,
- * and the control channel Pctl brings drain/undrain for this instance.
+ * and the control channel Pctl brings drain/undrain for this instance and
+ * carries its own state changes to the agents.
  * Two Redis links of its own (redis_link.c): commands, and SUBSCRIBE.
  * Not here: what a drain does (server.c), presence (the bus).
  */
@@ -35,8 +36,13 @@ struct registry_io;
 /* Starts connecting at once; heartbeats as soon as Redis answers. */
 struct registry_io *registry_io_new(struct ev_loop *loop, const struct registry_io_config *cfg,
                                     registry_beat_cb beat, registry_ctl_cb ctl, void *arg);
-/* A heartbeat now (the state changed), not waiting for the next one. */
+/* A heartbeat now, not waiting for the next one. */
 void registry_io_beat(struct registry_io *r);
+/* The state changed (drain, undrain): a heartbeat now, then
+ * {"op":"state","instance":<id>} on Pctl, so that the agents read the
+ * registry at once rather than at their next refresh, whatever the trigger
+ * (a SIGTERM or POST /admin/drain tells them nothing otherwise). */
+void registry_io_announce(struct registry_io *r);
 /* The clean exit: no more heartbeats, the record and the instance removed;
  * done runs once, when Redis confirmed, the link is down, or after a
  * second. */

@@ -104,7 +104,7 @@ int rr_instance_parse(struct rr_instance *inst, const char *id, const char *cons
     return have_state && have_addr ? 0 : -1;
 }
 
-static const char *const ctl_ops[] = {"drain", "undrain", "owner"};
+static const char *const ctl_ops[] = {"drain", "undrain", "owner", "state"};
 
 size_t rr_ctl_format(char *out, size_t cap, const struct rr_ctl_msg *m)
 {
@@ -126,7 +126,7 @@ int rr_ctl_parse(const char *text, size_t len, struct rr_ctl_msg *m)
     const char *op = json_string_value(json_object_get(o, "op"));
     const char *inst = json_string_value(json_object_get(o, "instance"));
     int rc = -1;
-    for (int i = 0; op && inst && i < 3; i++) {
+    for (int i = 0; op && inst && i < (int)(sizeof(ctl_ops) / sizeof(ctl_ops[0])); i++) {
         if (strcmp(op, ctl_ops[i]) != 0)
             continue;
         m->op = (enum rr_ctl_op)i;

@@ -62,8 +62,10 @@ const char *rr_inst_state_name(enum rr_inst_state s);
 /* Control messages on Pctl: one JSON object each.
  *   {"op":"drain","instance":"ws2"}
  *   {"op":"undrain","instance":"ws2"}
- *   {"op":"owner","room":"T42","instance":"ws3"}   (an owner moved: drop cached owners) */
-enum rr_ctl_op { RR_CTL_DRAIN, RR_CTL_UNDRAIN, RR_CTL_OWNER };
+ *   {"op":"owner","room":"T42","instance":"ws3"}   (an owner moved: drop cached owners)
+ *   {"op":"state","instance":"ws2"}   (ws2 itself changed its record's state: read the
+ *                                      registry again now; the backends act on nothing) */
+enum rr_ctl_op { RR_CTL_DRAIN, RR_CTL_UNDRAIN, RR_CTL_OWNER, RR_CTL_STATE };
 
 struct rr_ctl_msg {
     enum rr_ctl_op op;

@@ -116,6 +116,7 @@ struct spoa_router {
     bool closing;
     struct snapshot snap;
     struct refresh *refresh;
+    bool reread; /* a registry change was announced during the read in flight */
     ev_tstamp refresh_started;
     ev_timer tick;
     struct route_req *reqs;
@@ -331,6 +332,10 @@ fail:
     snapshot_free(&s);
 out:
     refresh_free(rf);
+    if (r->reread) {
+        r->reread = false;
+        refresh_start(r);
+    }
 }
 
 static void on_instance(redisAsyncContext *ac, void *reply, void *privdata)
@@ -489,7 +494,8 @@ bool spoa_router_cached(struct spoa_router *r, const char *room, size_t len,
 }
 
 /* {"op":"owner",...} drops the room's cached owner (unless it already is the
- * new one); drain and undrain read the registry again now. */
+ * new one); drain, undrain and state read the registry again now, or once
+ * the read in flight is done (it may have read the record before the change). */
 static void on_ctl_message(redisAsyncContext *ac, void *reply, void *privdata)
 {
     (void)ac;
@@ -521,6 +527,8 @@ static void on_ctl_message(redisAsyncContext *ac, void *reply, void *privdata)
             s->gen = r->gen - 1;
     } else if (!r->refresh) {
         refresh_start(r);
+    } else {
+        r->reread = true;
     }
 }
 
