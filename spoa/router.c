@@ -322,7 +322,8 @@ static void refresh_finish(struct refresh *rf)
     }
     if (rr_ring_build(&s.ring, s.nodes, s.n) < 0)
         goto fail;
-    snapshot_free(&r->snap);
+    /* s's arrays move to r->snap (the analyzer loses them across the copy). */
+    snapshot_free(&r->snap); // NOLINT(clang-analyzer-unix.Malloc)
     r->snap = s;
     r->loaded = true;
     update_ready(r);
@@ -861,8 +862,10 @@ void spoa_router_free(struct spoa_router *r)
     ev_timer_stop(r->loop, &r->ctl.retry);
     rconn_drop(&r->cmd);
     rconn_drop(&r->ctl);
-    while (r->reqs)
-        req_unavailable(r->reqs);
+    for (struct route_req *q = r->reqs, *next; q; q = next) {
+        next = q->next;
+        req_unavailable(q);
+    }
     snapshot_free(&r->snap);
     free(r->cache);
     free(r);

@@ -231,7 +231,8 @@ static void ctl_malformed_messages_are_refused(void **state)
         "{\"op\":\"owner\",\"instance\":\"ws1\",\"room\":5}",
         "{\"op\":\"drain\",\"op\":\"undrain\",\"instance\":\"ws1\"}",
         "{\"op\":\"drain\",\"instance\":\"ws1\"",
-        "{\"op\":\"owner\",\"instance\":\"ws1\",\"room\":"
+        /* 65-character room and instance: one literal each, split in two lines */
+        "{\"op\":\"owner\",\"instance\":\"ws1\",\"room\":" // NOLINT(bugprone-suspicious-missing-comma)
         "\"01234567890123456789012345678901234567890123456789012345678901234\"}",
         "{\"op\":\"drain\",\"instance\":"
         "\"01234567890123456789012345678901234567890123456789012345678901234\"}",
