@@ -164,9 +164,10 @@ static void froom_join(struct rconn *c, uint32_t idx)
     struct froom *r = &g.rooms[idx];
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 16;
-        r->members = realloc(r->members, r->cap * sizeof(*r->members));
-        if (!r->members)
+        struct rconn **m = realloc(r->members, r->cap * sizeof(struct rconn *));
+        if (!m)
             abort();
+        r->members = m;
     }
     c->room = idx;
     c->slot = r->n;

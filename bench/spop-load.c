@@ -37,6 +37,8 @@
 
 #define CLIENT_FRAME_SIZE 16380u /* what HAProxy 2.6 announces */
 #define NOTIFY_ARGS 4            /* bearer, qtoken, proto, cookie: as spoe-roomrelay.conf */
+/* A connection's read and write buffers start at four of our frames. */
+#define CONN_BUF_SIZE ((size_t)4 * (CLIENT_FRAME_SIZE + SPOP_LEN_PREFIX))
 
 struct slot {
     uint64_t stream_id; /* slot i carries stream ids i, i + depth, i + 2 * depth... */
@@ -151,6 +153,14 @@ static void load_tokens(const char *path)
     fclose(f);
     if (tokens.n == 0)
         rr_opts_die("--tokens %s: no token in the file", path);
+}
+
+static void free_tokens(void)
+{
+    for (size_t i = 0; i < tokens.n; i++)
+        free(tokens.bearer[i]);
+    free(tokens.bearer);
+    free(tokens.bearer_len);
 }
 
 static int connect_agent(const char *addr)
@@ -434,6 +444,41 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
     conn_flush(io->data);
 }
 
+/* Connects c to the agent with depth idle slots and says HELLO; then reads
+ * and writes are the loop's. */
+static void conn_open(struct conn *c, size_t depth)
+{
+    c->fd = connect_agent(o.agent);
+    c->rcap = CONN_BUF_SIZE;
+    c->wcap = CONN_BUF_SIZE;
+    c->rbuf = malloc(c->rcap);
+    c->wbuf = malloc(c->wcap);
+    c->slots = calloc(depth, sizeof(*c->slots));
+    if (!c->rbuf || !c->wbuf || !c->slots)
+        rr_opts_die("out of memory");
+    for (size_t i = 0; i < depth; i++)
+        c->slots[i].stream_id = i;
+    handshake(c);
+    if (c->rlen > 0)
+        rr_opts_die("--agent %s: frames before any NOTIFY", o.agent);
+    if (fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0)
+        rr_opts_die("fcntl: %s", strerror(errno));
+    ev_io_init(&c->rio, conn_read_cb, c->fd, EV_READ);
+    ev_io_init(&c->wio, conn_write_cb, c->fd, EV_WRITE);
+    c->rio.data = c->wio.data = c;
+    ev_io_start(run.loop, &c->rio);
+}
+
+static void conn_close(struct conn *c)
+{
+    ev_io_stop(run.loop, &c->rio);
+    ev_io_stop(run.loop, &c->wio);
+    close(c->fd);
+    free(c->rbuf);
+    free(c->wbuf);
+    free(c->slots);
+}
+
 /* From here on, NOTIFYs count; with --duration, the timer now ends the run. */
 static void start_measuring(ev_timer *t)
 {
@@ -555,28 +600,8 @@ int main(int argc, char **argv)
     run.conns = calloc((size_t)o.connections, sizeof(*run.conns));
     if (!run.conns)
         rr_opts_die("out of memory");
-    for (size_t k = 0; k < (size_t)o.connections; k++) {
-        struct conn *c = &run.conns[k];
-        c->fd = connect_agent(o.agent);
-        c->rcap = 4 * (CLIENT_FRAME_SIZE + SPOP_LEN_PREFIX);
-        c->wcap = 4 * (CLIENT_FRAME_SIZE + SPOP_LEN_PREFIX);
-        c->rbuf = malloc(c->rcap);
-        c->wbuf = malloc(c->wcap);
-        c->slots = calloc(depth, sizeof(*c->slots));
-        if (!c->rbuf || !c->wbuf || !c->slots)
-            rr_opts_die("out of memory");
-        for (size_t i = 0; i < depth; i++)
-            c->slots[i].stream_id = i;
-        handshake(c);
-        if (c->rlen > 0)
-            rr_opts_die("--agent %s: frames before any NOTIFY", o.agent);
-        if (fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0)
-            rr_opts_die("fcntl: %s", strerror(errno));
-        ev_io_init(&c->rio, conn_read_cb, c->fd, EV_READ);
-        ev_io_init(&c->wio, conn_write_cb, c->fd, EV_WRITE);
-        c->rio.data = c->wio.data = c;
-        ev_io_start(run.loop, &c->rio);
-    }
+    for (size_t k = 0; k < (size_t)o.connections; k++)
+        conn_open(&run.conns[k], depth);
 
     ev_timer phase, watchdog;
     ev_timer_init(&phase, phase_timer_cb, (double)o.warmup, 0);
@@ -596,5 +621,12 @@ int main(int argc, char **argv)
     }
     ev_run(run.loop, 0);
 
-    return report() ? 0 : 1;
+    bool valid = report();
+    ev_timer_stop(run.loop, &phase);
+    ev_timer_stop(run.loop, &watchdog);
+    for (size_t k = 0; k < (size_t)o.connections; k++)
+        conn_close(&run.conns[k]);
+    free(run.conns);
+    free_tokens();
+    return valid ? 0 : 1;
 }

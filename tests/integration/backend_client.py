@@ -70,6 +70,14 @@ async def expect_json(ws, **fields):
     return msg
 
 
+async def publish_acked(ws, room, data, id, seq):
+    """Publishes on ws, a member of room, and reads what the publisher gets
+    back: its own message, then the ack of `id`, both with `seq`."""
+    await send_json(ws, type="publish", room=room, data=data, id=id)
+    await expect_json(ws, type="message", seq=seq)
+    await expect_json(ws, type="ack", id=id, seq=seq)
+
+
 async def wait_closed(ws, timeout=TIMEOUT):
     """Reads until the server closes; returns the close code it sent
     (None when no close frame came)."""

@@ -10,7 +10,6 @@ import asyncio
 import os
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import backend_client as B  # noqa: E402
@@ -39,6 +38,16 @@ class BackendCase(B.BackendTestCase):
     async def member(self, room, sub, **claims):
         tok = K.hs256(self.keys, sub=sub, **claims)
         return await B.connect(self.port, room, query=f"access_token={tok}")
+
+    async def members(self, room, *subs):
+        """Connects one member of room per sub, in order; each reads the join
+        event of every member after it. Returns their sockets."""
+        clients = [(await self.member(room, sub))[0] for sub in subs]
+        for i, ws in enumerate(clients):
+            for later in subs[i + 1:]:
+                self.assertEqual(await B.recv_json(ws),
+                                 {"type": "member", "room": room, "sub": later, "event": "join"})
+        return clients
 
     async def assert_error(self, ws, msg, code, reason, id=None):
         """Sends msg (a dict, or a str sent verbatim); expects error `code`
@@ -82,9 +91,7 @@ class Protocol(BackendCase):
             room = self.room()
             ws, _ = await self.member(room, "alice")
             for i in range(3):
-                await B.send_json(ws, type="publish", room=room, data=i, id=f"w{i}")
-                await B.expect_json(ws, type="message", seq=i + 1)
-                await B.expect_json(ws, type="ack", id=f"w{i}", seq=i + 1)
+                await B.publish_acked(ws, room, i, f"w{i}", i + 1)
             ws2, welcome = await self.member(room, "bob")
             self.assertEqual(welcome["seq"], 3)
             await ws.close()
@@ -94,9 +101,7 @@ class Protocol(BackendCase):
     def test_publish_reaches_every_member_then_acks_the_publisher(self):
         async def body():
             room = self.room()
-            alice, _ = await self.member(room, "alice")
-            bob, _ = await self.member(room, "bob")
-            await B.expect_json(alice, type="member", sub="bob", event="join")
+            alice, bob = await self.members(room, "alice", "bob")
             data = {"move": "e4", "n": [1, 2.5, None, True], "s": "héllo ✓"}
             t0 = int(time.time() * 1000)
             await B.send_json(alice, type="publish", room=room, data=data, id="m-1")
@@ -124,14 +129,8 @@ class Protocol(BackendCase):
 
         async def body():
             room = self.room()
-            clients = []
-            for sub in ("alice", "bob", "carol"):
-                ws, _ = await self.member(room, sub)
-                clients.append((sub, ws))
-            # Drain the member join events of the joins above.
-            await B.expect_json(clients[0][1], type="member", sub="bob", event="join")
-            await B.expect_json(clients[0][1], type="member", sub="carol", event="join")
-            await B.expect_json(clients[1][1], type="member", sub="carol", event="join")
+            subs = ("alice", "bob", "carol")
+            clients = list(zip(subs, await self.members(room, *subs)))
 
             async def publish(sub, ws):
                 for i in range(n):
@@ -176,9 +175,7 @@ class Protocol(BackendCase):
     def test_resent_id_is_acked_with_the_original_seq_and_not_published_again(self):
         async def body():
             room = self.room()
-            alice, _ = await self.member(room, "alice")
-            bob, _ = await self.member(room, "bob")
-            await B.expect_json(alice, type="member", sub="bob", event="join")
+            alice, bob = await self.members(room, "alice", "bob")
             dup_before = B.metrics(self.port)["roomrelay_messages_duplicate_total"]
             await B.send_json(alice, type="publish", room=room, data="first", id="dup-1")
             await B.expect_json(alice, type="message", seq=1, data="first")
@@ -209,9 +206,7 @@ class Protocol(BackendCase):
             home, other = self.room() + "-home", self.room() + "-other"
             alice, _ = await self.member(home, "alice")
             bob, _ = await self.member(other, "bob")
-            await B.send_json(bob, type="publish", room=other, data=1, id="o1")
-            await B.expect_json(bob, type="message", seq=1)
-            await B.expect_json(bob, type="ack", seq=1)
+            await B.publish_acked(bob, other, 1, "o1", 1)
 
             await B.send_json(alice, type="join", room=other)
             self.assertEqual(await B.recv_json(alice),
@@ -236,9 +231,7 @@ class Protocol(BackendCase):
             room = self.room()
             alice, _ = await self.member(room, "alice")
             for i in range(3):
-                await B.send_json(alice, type="publish", room=room, data=i, id=f"s{i}")
-                await B.expect_json(alice, type="message", seq=i + 1)
-                await B.expect_json(alice, type="ack", seq=i + 1)
+                await B.publish_acked(alice, room, i, f"s{i}", i + 1)
             bob, _ = await self.member(room + "-b", "bob")
             await B.send_json(bob, type="join", room=room, since=3)
             self.assertEqual(await B.recv_json(bob), {"type": "joined", "room": room, "seq": 3,
@@ -258,9 +251,7 @@ class Protocol(BackendCase):
     def test_leave_then_publish_is_not_member(self):
         async def body():
             room = self.room()
-            alice, _ = await self.member(room, "alice")
-            bob, _ = await self.member(room, "bob")
-            await B.expect_json(alice, type="member", sub="bob", event="join")
+            alice, bob = await self.members(room, "alice", "bob")
             await B.send_json(bob, type="leave", room=room)
             await B.expect_json(alice, type="member", room=room, sub="bob", event="leave")
             await self.assert_error(bob, {"type": "publish", "room": room, "data": 1, "id": "x1"},
@@ -270,9 +261,7 @@ class Protocol(BackendCase):
             await self.assert_error(bob, {"type": "leave", "room": room},
                                     "not_member", "not_member")
             # A left member gets nothing more from the room.
-            await B.send_json(alice, type="publish", room=room, data=1, id="a1")
-            await B.expect_json(alice, type="message", seq=1)
-            await B.expect_json(alice, type="ack", seq=1)
+            await B.publish_acked(alice, room, 1, "a1", 1)
             await B.assert_quiet(bob)
             await alice.close()
             await bob.close()
@@ -282,10 +271,7 @@ class Protocol(BackendCase):
         async def body():
             room = self.room()
             subs = ["alice", "bob", "carol"]
-            clients = [(await self.member(room, s))[0] for s in subs]
-            await B.expect_json(clients[0], type="member", sub="bob", event="join")
-            await B.expect_json(clients[0], type="member", sub="carol", event="join")
-            await B.expect_json(clients[1], type="member", sub="carol", event="join")
+            clients = await self.members(room, *subs)
             await B.send_json(clients[1], type="presence", room=room)
             p = await B.recv_json(clients[1])
             self.assertEqual(set(p), {"type", "room", "members"})
@@ -305,10 +291,7 @@ class Protocol(BackendCase):
     def test_member_events_on_join_and_leave_in_a_small_room(self):
         async def body():
             room = self.room()
-            alice, _ = await self.member(room, "alice")
-            bob, _ = await self.member(room, "bob")
-            self.assertEqual(await B.recv_json(alice),
-                             {"type": "member", "room": room, "sub": "bob", "event": "join"})
+            alice, bob = await self.members(room, "alice", "bob")  # alice is told bob joined
             await B.assert_quiet(bob)  # the joiner is not told about itself
             carol, _ = await self.member(room + "-c", "carol")
             await B.send_json(carol, type="join", room=room)
@@ -437,10 +420,7 @@ class SmallRoomsAndRates(BackendCase):
     def test_no_member_events_in_a_room_above_presence_max_members(self):
         async def body():
             room = self.room()
-            alice, _ = await self.member(room, "alice")
-            bob, _ = await self.member(room, "bob")
-            self.assertEqual(await B.recv_json(alice),
-                             {"type": "member", "room": room, "sub": "bob", "event": "join"})
+            alice, bob = await self.members(room, "alice", "bob")  # alice is told bob joined
             carol, _ = await self.member(room, "carol")  # 3 members > 2: no event
             await B.assert_quiet(alice)
             await B.assert_quiet(bob)
@@ -472,9 +452,7 @@ class SmallRoomsAndRates(BackendCase):
             room = self.room()
             ws, _ = await self.member(room, "alice")
             for i in range(2):  # the burst
-                await B.send_json(ws, type="publish", room=room, data=i, id=f"r{i}")
-                await B.expect_json(ws, type="message", seq=i + 1)
-                await B.expect_json(ws, type="ack", id=f"r{i}", seq=i + 1)
+                await B.publish_acked(ws, room, i, f"r{i}", i + 1)
             await self.assert_error(ws, {"type": "publish", "room": room, "data": 2, "id": "r2"},
                                     "rate_limited", "rate_limited", id="r2")
             await B.assert_quiet(ws)

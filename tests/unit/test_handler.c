@@ -26,6 +26,7 @@
 #include "lib/log.h"
 #include "spoa/handler.h"
 #include "spoa/stats.h"
+#include "tests/unit/jwt_fixture.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -48,13 +49,6 @@ static struct spoa_config cfg;
 static struct spoa_ctx ctx;
 static char *owned[8]; /* tokens signed by a test, freed after it */
 static size_t n_owned;
-
-static void fixture(char *buf, size_t len, const char *name)
-{
-    const char *dir = getenv("RR_FIXTURES");
-
-    snprintf(buf, len, "%s/jwt/%s", dir && *dir ? dir : "tests/fixtures", name);
-}
 
 /* ---- tokens ---- */
 
@@ -779,9 +773,7 @@ static int read_secret(void)
 
 static int setup_all(void)
 {
-    char path[512], err[512];
-    json_error_t jerr;
-    json_t *pol;
+    char err[512];
     struct rr_key_sources src = {
         .hmac_files = hmac_files,
         .n_hmac = 1,
@@ -791,24 +783,14 @@ static int setup_all(void)
         .n_jwks = 1,
     };
 
-    fixture(path, sizeof(path), "vectors.json");
-    doc = json_load_file(path, 0, &jerr);
-    if (!doc) {
-        fprintf(stderr, "%s: %s\n", path, jerr.text);
+    doc = fixture_vectors();
+    if (!doc)
         return -1;
-    }
     if (json_integer_value(json_object_get(doc, "now")) != NOW) {
-        fprintf(stderr, "%s: now is not %d\n", path, NOW);
+        fprintf(stderr, "vectors.json: now is not %d\n", NOW);
         return -1;
     }
-    pol = json_object_get(doc, "policy");
-    base_policy = (struct rr_jwt_policy){
-        .issuer = json_string_value(json_object_get(pol, "issuer")),
-        .audience = json_string_value(json_object_get(pol, "audience")),
-        .leeway = json_integer_value(json_object_get(pol, "leeway")),
-        .max_token_bytes = (size_t)json_integer_value(json_object_get(pol, "max_token_bytes")),
-        .allow_no_exp = json_is_true(json_object_get(pol, "allow_no_exp")),
-    };
+    base_policy = fixture_policy(doc);
     fixture(key_paths[0], sizeof(key_paths[0]), "hmac.secret");
     fixture(key_paths[1], sizeof(key_paths[1]), "rsa.pub.pem:RS256,RS384");
     fixture(key_paths[2], sizeof(key_paths[2]), "ec256.pub.pem");

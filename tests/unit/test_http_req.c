@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "backend/http_req.h"
+#include "tests/unit/cases.h"
+#include "tests/unit/http_feed.h"
 
 /* --- outcome of a whole request fed at once --- */
 
@@ -258,12 +260,6 @@ static char *request_with(size_t url_len, size_t nheaders, size_t value_len)
     }
     sprintf(p, "\r\n");
     return s;
-}
-
-static enum http_req_status feed_str(struct http_req *r, const char *s)
-{
-    size_t used;
-    return http_req_feed(r, s, strlen(s), &used);
 }
 
 static void url_of_2048_bytes_is_accepted(void **state)
@@ -613,15 +609,6 @@ static void error_response_that_does_not_fit_is_0(void **state)
     assert_int_equal(http_error_response(buf, sizeof(buf), 400, NULL, "bad"), 0);
 }
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Adds one case of a table as a test named after it. */
-static void add(struct CMUnitTest *tests, size_t *n, const char *name, CMUnitTestFunction fn,
-                const void *c)
-{
-    tests[(*n)++] = (struct CMUnitTest){name, fn, NULL, NULL, (void *)c};
-}
-
 int main(void)
 {
     static const struct CMUnitTest fixed[] = {
@@ -653,14 +640,10 @@ int main(void)
         tests[COUNT(fixed) + COUNT(outcomes) + COUNT(keepalives) + COUNT(qargs) + COUNT(cookies)];
     size_t n = 0;
 
-    for (size_t i = 0; i < COUNT(outcomes); i++)
-        add(tests, &n, outcomes[i].name, outcome, &outcomes[i]);
-    for (size_t i = 0; i < COUNT(keepalives); i++)
-        add(tests, &n, keepalives[i].name, keepalive, &keepalives[i]);
-    for (size_t i = 0; i < COUNT(qargs); i++)
-        add(tests, &n, qargs[i].name, qarg, &qargs[i]);
-    for (size_t i = 0; i < COUNT(cookies); i++)
-        add(tests, &n, cookies[i].name, cookie, &cookies[i]);
+    ADD_CASES(tests, &n, outcomes, outcome);
+    ADD_CASES(tests, &n, keepalives, keepalive);
+    ADD_CASES(tests, &n, qargs, qarg);
+    ADD_CASES(tests, &n, cookies, cookie);
     for (size_t i = 0; i < COUNT(fixed); i++)
         tests[n++] = fixed[i];
     return _cmocka_run_group_tests("http_req", tests, n, NULL, NULL);

@@ -27,6 +27,7 @@
 #include "lib/jwt_keys.h"
 #include "lib/jwt_verify.h"
 #include "lib/log.h"
+#include "tests/unit/jwt_fixture.h"
 
 #define ALG_BIT(a) (1u << (a))
 
@@ -35,13 +36,6 @@ static struct rr_keyset *ks_full, *ks_public;
 static struct rr_jwt_policy base_policy;
 static int64_t now;
 static char tmpdir[] = "/tmp/rr-test-jwt-XXXXXX";
-
-static void fixture(char *buf, size_t len, const char *name)
-{
-    const char *dir = getenv("RR_FIXTURES");
-
-    snprintf(buf, len, "%s/jwt/%s", dir && *dir ? dir : "tests/fixtures", name);
-}
 
 static void tmpfile_path(char *buf, size_t len, const char *name)
 {
@@ -864,29 +858,15 @@ static void remove_tmpdir(void)
 
 static int setup_doc(void)
 {
-    char path[512];
-    json_error_t jerr;
-    json_t *pol;
-
-    fixture(path, sizeof(path), "vectors.json");
-    doc = json_load_file(path, 0, &jerr);
-    if (!doc) {
-        fprintf(stderr, "%s: %s\n", path, jerr.text);
+    doc = fixture_vectors();
+    if (!doc)
         return -1;
-    }
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
         return -1;
     }
-    pol = json_object_get(doc, "policy");
     now = json_integer_value(json_object_get(doc, "now"));
-    base_policy = (struct rr_jwt_policy){
-        .issuer = json_string_value(json_object_get(pol, "issuer")),
-        .audience = json_string_value(json_object_get(pol, "audience")),
-        .leeway = json_integer_value(json_object_get(pol, "leeway")),
-        .max_token_bytes = (size_t)json_integer_value(json_object_get(pol, "max_token_bytes")),
-        .allow_no_exp = json_is_true(json_object_get(pol, "allow_no_exp")),
-    };
+    base_policy = fixture_policy(doc);
     ks_full = load_keyset("full");
     ks_public = load_keyset("public");
     return ks_full && ks_public ? 0 : -1;

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "backend/ws_handshake.h"
+#include "tests/unit/cases.h"
+#include "tests/unit/http_feed.h"
 
 #define KEY "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 #define HOST "Host: server.example.com\r\n"
@@ -127,16 +129,6 @@ static const struct rule_case {
      "GET /ws HTTP/1.1\r\n" HOST UPG CONN KEY "Sec-WebSocket-Version: 8\r\n\r\n", 426, NULL},
     {"first_failing_rule_decides_upgrade_before_key", GET HOST CONN VER "\r\n", 400, NULL},
 };
-
-static struct http_req *parse(const char *s)
-{
-    struct http_req *r = http_req_new(NULL);
-    size_t used;
-
-    assert_non_null(r);
-    assert_int_equal(http_req_feed(r, s, strlen(s), &used), HTTP_REQ_COMPLETE);
-    return r;
-}
 
 static void rule(void **state)
 {
@@ -517,15 +509,6 @@ static void path(void **state)
     http_req_free(r);
 }
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Adds one case of a table as a test named after it. */
-static void add(struct CMUnitTest *tests, size_t *n, const char *name, CMUnitTestFunction fn,
-                const void *c)
-{
-    tests[(*n)++] = (struct CMUnitTest){name, fn, NULL, NULL, (void *)c};
-}
-
 int main(void)
 {
     static const struct CMUnitTest fixed[] = {
@@ -546,14 +529,10 @@ int main(void)
         tests[COUNT(fixed) + COUNT(rules) + COUNT(protos) + COUNT(pmds) + COUNT(paths)];
     size_t n = 0;
 
-    for (size_t i = 0; i < COUNT(rules); i++)
-        add(tests, &n, rules[i].name, rule, &rules[i]);
-    for (size_t i = 0; i < COUNT(protos); i++)
-        add(tests, &n, protos[i].name, proto, &protos[i]);
-    for (size_t i = 0; i < COUNT(pmds); i++)
-        add(tests, &n, pmds[i].name, pmd, &pmds[i]);
-    for (size_t i = 0; i < COUNT(paths); i++)
-        add(tests, &n, paths[i].name, path, &paths[i]);
+    ADD_CASES(tests, &n, rules, rule);
+    ADD_CASES(tests, &n, protos, proto);
+    ADD_CASES(tests, &n, pmds, pmd);
+    ADD_CASES(tests, &n, paths, path);
     for (size_t i = 0; i < COUNT(fixed); i++)
         tests[n++] = fixed[i];
     return _cmocka_run_group_tests("ws_handshake", tests, n, NULL, NULL);
