@@ -140,7 +140,7 @@ int ws_upgrade(struct conn *c)
         enum rr_auth_err ae = RR_AUTH_MISSING;
         bool hit;
         if (rr_token_pick(&d.tokens, &tok, &tlen))
-            ae = rr_auth_check(cfg->keys, &cfg->policy, s->token_cache, tok, tlen,
+            ae = rr_auth_check(cfg->keys, &cfg->policy, s->token_cache, s->sig_ctx, tok, tlen,
                                (int64_t)time(NULL), &claims, &hit);
         if (ae != RR_AUTH_OK) {
             char hdr[96];

@@ -737,6 +737,7 @@ struct server *server_new(struct ev_loop *loop, const struct backend_config *cfg
     if (s->bus)
         s->bus->on_member = server_on_member;
     s->token_cache = rr_token_cache_new(cfg->keys ? 16384 : 0);
+    s->sig_ctx = cfg->keys ? rr_jwt_sig_ctx_new() : NULL;
     if (cfg->deflate) {
         s->inflate_buf = malloc((size_t)(cfg->max_message > 0 ? cfg->max_message : 1 << 24) + 1);
         if (!s->inflate_buf || pmd_deflater_init(&s->deflater, (int)cfg->deflate_level) < 0) {
@@ -745,7 +746,8 @@ struct server *server_new(struct ev_loop *loop, const struct backend_config *cfg
             return NULL;
         }
     }
-    if (!s->rbuf || !s->rooms || !s->per_ip || !s->bus || (cfg->keys && !s->token_cache)) {
+    if (!s->rbuf || !s->rooms || !s->per_ip || !s->bus ||
+        (cfg->keys && (!s->token_cache || !s->sig_ctx))) {
         snprintf(err, errlen, "out of memory");
         server_free(s);
         return NULL;
@@ -803,6 +805,7 @@ void server_free(struct server *s)
         s->bus->ops->free(s->bus);
     room_table_free(s->rooms);
     rr_token_cache_free(s->token_cache);
+    rr_jwt_sig_ctx_free(s->sig_ctx);
     if (s->per_ip)
         free(s->per_ip->slots);
     free(s->per_ip);

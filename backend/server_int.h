@@ -17,6 +17,7 @@
 #include "backend/stats.h"
 #include "backend/ws_frame.h"
 #include "backend/ws_handshake.h"
+#include "lib/jwt_sig.h"
 #include "lib/ratelimit.h"
 
 enum conn_state {
@@ -103,6 +104,7 @@ struct server {
     struct room_table *rooms;
     struct bus *bus;
     struct rr_token_cache *token_cache;
+    struct rr_jwt_sig_ctx *sig_ctx; /* NULL without keys */
     struct ip_table *per_ip;
     bool draining;
     bool stopping;

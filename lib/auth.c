@@ -16,8 +16,9 @@ int64_t rr_claim_seconds(const json_t *v)
 }
 
 enum rr_auth_err rr_auth_check(struct rr_keyring *keys, const struct rr_jwt_policy *pol,
-                               struct rr_token_cache *cache, const char *tok, size_t len,
-                               int64_t now, json_t **claims, bool *cache_hit)
+                               struct rr_token_cache *cache, struct rr_jwt_sig_ctx *sc,
+                               const char *tok, size_t len, int64_t now, json_t **claims,
+                               bool *cache_hit)
 {
     *claims = NULL;
     *cache_hit = false;
@@ -31,7 +32,7 @@ enum rr_auth_err rr_auth_check(struct rr_keyring *keys, const struct rr_jwt_poli
     if (*claims) {
         *cache_hit = true;
     } else {
-        err = rr_jwt_verify(ks, pol, tok, len, now, claims);
+        err = rr_jwt_verify(sc, ks, pol, tok, len, now, claims);
         if (err == RR_AUTH_OK && !json_is_string(json_object_get(*claims, "sub"))) {
             json_decref(*claims);
             *claims = NULL;

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Room rr_b64url_decode needs for len input characters: OpenSSL writes whole
- * 3-byte groups, the zero bytes a padded last group stands for included. */
+/* Room for the bytes of len input characters: rr_b64url_decode writes
+ * len * 3 / 4 of them, this rounds up to whole 3-byte groups. */
 #define RR_B64URL_DECODED_MAX(len) (((len) + 3) / 4 * 3)
 
 /* True when in is unpadded base64url: only [A-Za-z0-9_-] and a length that is not 4n+1. */

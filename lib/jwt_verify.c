@@ -2,31 +2,25 @@
  * The checks of one JWT, in order: size, shape, header (alg, crit, typ, kid),
  * choice of keys, payload, signature, then exp/nbf/iss/aud.
  *
- * The signature is checked with OpenSSL's EVP API against keys parsed once at
+ * The signature is checked (jwt_sig.c, OpenSSL) against keys parsed once at
  * load (jwt_keys.c), and only ever with a key whose kind and allowed
  * algorithms fit the header's alg: the token names the algorithm, the key
  * decides whether it may. The header and the claims come from our own strict
- * parse (duplicate names refused). Not here: loading keys (jwt_keys.c),
- * caching (token_cache.c).
+ * parse (duplicate names refused). Not here: loading keys (jwt_keys.c), the
+ * OpenSSL calls (jwt_sig.c), caching (token_cache.c).
  */
 #include "lib/jwt_verify.h"
 
-#include <openssl/crypto.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "lib/b64url.h"
+#include "lib/jwt_sig.h"
 
 /* The longest signature any key can have: RSA with OpenSSL's largest modulus, 16384 bits. */
 #define SIG_MAX 2048
 #define SIG_B64_MAX ((SIG_MAX * 4 + 2) / 3) /* its unpadded base64url length */
-/* An ECDSA-Sig-Value in DER on P-521: SEQUENCE (3-byte header), two INTEGERs of 1 + 66 bytes. */
-#define ECDSA_DER_MAX (3 + 2 * (2 + 1 + 66))
 
 static const char *const err_names[RR_AUTH_ERR_COUNT] = {
     [RR_AUTH_OK] = "ok",
@@ -121,115 +115,26 @@ static enum rr_auth_err check_keys(const struct rr_keyset *ks, enum rr_jwt_alg a
     return kid && !kid_known ? RR_AUTH_UNKNOWN_KID : RR_AUTH_ALG_NOT_ALLOWED;
 }
 
-/* The digest of each algorithm, and for ES* the size of R and of S (RFC 7518 §3.4). */
-static const EVP_MD *alg_md(enum rr_jwt_alg alg, size_t *ec_coord_len)
-{
-    switch (alg) {
-    case RR_ALG_HS256:
-    case RR_ALG_RS256:
-        return EVP_sha256();
-    case RR_ALG_ES256:
-        *ec_coord_len = 32;
-        return EVP_sha256();
-    case RR_ALG_HS384:
-    case RR_ALG_RS384:
-        return EVP_sha384();
-    case RR_ALG_ES384:
-        *ec_coord_len = 48;
-        return EVP_sha384();
-    case RR_ALG_HS512:
-    case RR_ALG_RS512:
-        return EVP_sha512();
-    case RR_ALG_ES512:
-        *ec_coord_len = 66;
-        return EVP_sha512();
-    default:
-        return NULL;
-    }
-}
-
-static bool hmac_ok(const struct rr_key *k, const EVP_MD *md, const unsigned char *in,
-                    size_t in_len, const unsigned char *sig, size_t sig_len)
-{
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-
-    if (!HMAC(md, k->material, (int)k->material_len, in, in_len, mac, &mac_len))
-        return false;
-    return sig_len == mac_len && CRYPTO_memcmp(mac, sig, mac_len) == 0;
-}
-
-/* PKCS#1 v1.5 for an RSA key (OpenSSL's default padding), ECDSA over DER for an EC key. */
-static bool pkey_ok(EVP_PKEY *pk, const EVP_MD *md, const unsigned char *in, size_t in_len,
-                    const unsigned char *sig, size_t sig_len)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx && EVP_DigestVerifyInit(ctx, NULL, md, NULL, pk) == 1 &&
-              EVP_DigestVerify(ctx, sig, sig_len, in, in_len) == 1;
-
-    EVP_MD_CTX_free(ctx);
-    return ok;
-}
-
-/* JWS carries R || S, each of exactly coord_len bytes; OpenSSL verifies an
- * ECDSA-Sig-Value, so the pair is re-encoded as DER first. */
-static bool ecdsa_ok(EVP_PKEY *pk, const EVP_MD *md, size_t coord_len, const unsigned char *in,
-                     size_t in_len, const unsigned char *sig, size_t sig_len)
-{
-    unsigned char der[ECDSA_DER_MAX], *p = der;
-    ECDSA_SIG *es;
-    BIGNUM *r, *s;
-    int der_len = 0;
-
-    if (sig_len != 2 * coord_len)
-        return false;
-    es = ECDSA_SIG_new();
-    r = BN_bin2bn(sig, (int)coord_len, NULL);
-    s = BN_bin2bn(sig + coord_len, (int)coord_len, NULL);
-    if (es && r && s && ECDSA_SIG_set0(es, r, s) == 1) {
-        r = s = NULL; /* es owns them now */
-        der_len = i2d_ECDSA_SIG(es, NULL);
-        der_len = der_len <= (int)sizeof(der) ? i2d_ECDSA_SIG(es, &p) : 0;
-    }
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    return der_len > 0 && pkey_ok(pk, md, in, in_len, der, (size_t)der_len);
-}
-
 /* The signature over "header.payload" (the first len bytes of token), tried
  * with every candidate key. A signature not spelled canonically (a last
  * character with bits beyond the data) is refused: one token, one spelling. */
-static enum rr_auth_err check_signature(const struct rr_keyset *ks, enum rr_jwt_alg alg,
-                                        const char *kid, const char *token, size_t len,
-                                        const char *sig_b64, size_t sig_b64_len)
+static enum rr_auth_err check_signature(struct rr_jwt_sig_ctx *sc, const struct rr_keyset *ks,
+                                        enum rr_jwt_alg alg, const char *kid, const char *token,
+                                        size_t len, const char *sig_b64, size_t sig_b64_len)
 {
     const unsigned char *in = (const unsigned char *)token;
     unsigned char sig[RR_B64URL_DECODED_MAX(SIG_B64_MAX)];
-    size_t coord_len = 0, sig_len;
-    const EVP_MD *md = alg_md(alg, &coord_len);
     bool ok = false;
     ssize_t n;
 
-    if (!md || sig_b64_len > SIG_B64_MAX || !rr_b64url_canonical(sig_b64, sig_b64_len))
+    if (sig_b64_len > SIG_B64_MAX || !rr_b64url_canonical(sig_b64, sig_b64_len))
         return RR_AUTH_BAD_SIGNATURE;
     n = rr_b64url_decode(sig_b64, sig_b64_len, sig);
     if (n < 0)
         return RR_AUTH_BAD_SIGNATURE;
-    sig_len = (size_t)n;
-    for (size_t i = 0; i < ks->n && !ok; i++) {
-        const struct rr_key *k = &ks->keys[i];
-
-        if (!key_matches(k, kid) || !key_allows(k, alg))
-            continue;
-        if (k->kind == RR_KEY_HMAC)
-            ok = hmac_ok(k, md, in, len, sig, sig_len);
-        else if (k->kind == RR_KEY_RSA)
-            ok = pkey_ok(k->pkey, md, in, len, sig, sig_len);
-        else
-            ok = ecdsa_ok(k->pkey, md, coord_len, in, len, sig, sig_len);
-    }
-    ERR_clear_error(); /* a refused signature leaves OpenSSL errors on this thread's queue */
+    for (size_t i = 0; i < ks->n && !ok; i++)
+        if (key_matches(&ks->keys[i], kid) && key_allows(&ks->keys[i], alg))
+            ok = rr_jwt_sig_check(sc, ks, i, alg, in, len, sig, (size_t)n);
     return ok ? RR_AUTH_OK : RR_AUTH_BAD_SIGNATURE;
 }
 
@@ -272,8 +177,9 @@ static enum rr_auth_err check_claims(json_t *c, const struct rr_jwt_policy *pol,
     return RR_AUTH_OK;
 }
 
-enum rr_auth_err rr_jwt_verify(const struct rr_keyset *ks, const struct rr_jwt_policy *pol,
-                               const char *token, size_t len, int64_t now, json_t **claims)
+enum rr_auth_err rr_jwt_verify(struct rr_jwt_sig_ctx *sc, const struct rr_keyset *ks,
+                               const struct rr_jwt_policy *pol, const char *token, size_t len,
+                               int64_t now, json_t **claims)
 {
     const char *dot1, *dot2, *kid = NULL;
     enum rr_jwt_alg alg = RR_ALG_NONE;
@@ -300,7 +206,7 @@ enum rr_auth_err rr_jwt_verify(const struct rr_keyset *ks, const struct rr_jwt_p
         rc = payload ? RR_AUTH_OK : RR_AUTH_MALFORMED;
     }
     if (rc == RR_AUTH_OK)
-        rc = check_signature(ks, alg, kid, token, (size_t)(dot2 - token), dot2 + 1,
+        rc = check_signature(sc, ks, alg, kid, token, (size_t)(dot2 - token), dot2 + 1,
                              len - (size_t)(dot2 + 1 - token));
     if (rc == RR_AUTH_OK)
         rc = check_claims(payload, pol, now);

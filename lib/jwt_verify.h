@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "lib/jwt_keys.h"
+#include "lib/jwt_sig.h"
 
 /* Why a token was refused. Names are the values of sess.rr.auth_err. */
 enum rr_auth_err {
@@ -55,9 +56,10 @@ struct rr_jwt_policy {
  * covers a signature of the wrong length for its alg (ES* is R || S, RFC 7518
  * §3.4) and one whose last character has bits set beyond the data. A missing
  * exp is EXPIRED unless allow_no_exp. Valid while now <= exp + leeway and
- * now + leeway >= nbf.
+ * now + leeway >= nbf. Signatures are checked with sc, the calling thread's.
  */
-enum rr_auth_err rr_jwt_verify(const struct rr_keyset *ks, const struct rr_jwt_policy *pol,
-                               const char *token, size_t len, int64_t now, json_t **claims);
+enum rr_auth_err rr_jwt_verify(struct rr_jwt_sig_ctx *sc, const struct rr_keyset *ks,
+                               const struct rr_jwt_policy *pol, const char *token, size_t len,
+                               int64_t now, json_t **claims);
 
 #endif

@@ -588,9 +588,11 @@ int spoa_agent_start(const struct spoa_config *cfg, char *err, size_t errlen)
         w->loop = ev_loop_new(EVFLAG_AUTO);
         w->ctx.cfg = cfg;
         w->ctx.cache = rr_token_cache_new(per_thread_cache);
+        w->ctx.sig_ctx = rr_jwt_sig_ctx_new();
         if (w->loop && cfg->redis)
             w->ctx.router = spoa_router_new(w->loop, &cfg->router);
-        if (!w->loop || (per_thread_cache && !w->ctx.cache) || (cfg->redis && !w->ctx.router)) {
+        if (!w->loop || (per_thread_cache && !w->ctx.cache) || !w->ctx.sig_ctx ||
+            (cfg->redis && !w->ctx.router)) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
@@ -617,6 +619,7 @@ void spoa_agent_stop(void)
     for (size_t i = 0; i < nworkers; i++) {
         pthread_join(workers[i].thread, NULL);
         rr_token_cache_free(workers[i].ctx.cache);
+        rr_jwt_sig_ctx_free(workers[i].ctx.sig_ctx);
         ev_loop_destroy(workers[i].loop);
     }
     free(workers);

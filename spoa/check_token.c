@@ -129,8 +129,8 @@ static enum rr_auth_err verify(struct spoa_ctx *ctx, const char *tok, size_t len
 {
     const struct spoa_config *cfg = ctx->cfg;
     bool hit = false;
-    enum rr_auth_err err = rr_auth_check(cfg->keys, &cfg->policy, ctx->cache, tok, len, ctx->now,
-                                         claims, &hit);
+    enum rr_auth_err err = rr_auth_check(cfg->keys, &cfg->policy, ctx->cache, ctx->sig_ctx, tok,
+                                         len, ctx->now, claims, &hit);
     if (err != RR_AUTH_TOO_LARGE)
         rr_inc(hit ? &spoa_stats.cache_hits : &spoa_stats.cache_misses);
     return err;

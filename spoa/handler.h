@@ -8,19 +8,21 @@
 
 #include <stdint.h>
 
+#include "lib/jwt_sig.h"
 #include "lib/room_access.h"
 #include "lib/token_cache.h"
 #include "spoa/agent.h"
 #include "spoa/router.h"
 #include "spoa/spop.h"
 
-/* What a handler may use: shared read-only config and the worker's own cache
- * and router. */
+/* What a handler may use: shared read-only config and the worker's own cache,
+ * signature state and router. */
 struct spoa_ctx {
     const struct spoa_config *cfg;
-    struct rr_token_cache *cache; /* this worker's */
-    int64_t now;                  /* unix seconds */
-    struct spoa_router *router;   /* this worker's; NULL with --redis none */
+    struct rr_token_cache *cache;   /* this worker's */
+    int64_t now;                    /* unix seconds */
+    struct spoa_router *router;     /* this worker's; NULL with --redis none */
+    struct rr_jwt_sig_ctx *sig_ctx; /* this worker's */
 };
 
 /* A route-room whose answer waits for Redis (spoa_handle_notify_async). */

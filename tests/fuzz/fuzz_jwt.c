@@ -20,6 +20,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct rr_keyset *ks;
+static struct rr_jwt_sig_ctx *sig_ctx;
 
 /* No size limit: the fuzzer's -max_len bounds the input, and the parsers get every byte. */
 static const struct rr_jwt_policy policy = {
@@ -55,8 +56,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     jwks[0] = paths[3];
     rr_log_setup("fuzz_jwt", "text", "warn");
     ks = rr_keyset_load(&src, err, sizeof(err));
-    if (!ks) {
-        fprintf(stderr, "fuzz_jwt: %s\n", err);
+    sig_ctx = rr_jwt_sig_ctx_new();
+    if (!ks || !sig_ctx) {
+        fprintf(stderr, "fuzz_jwt: %s\n", ks ? "out of memory" : err);
         exit(1);
     }
     return 0;
@@ -66,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static json_t untouched;
     json_t *claims = &untouched;
-    enum rr_auth_err e = rr_jwt_verify(ks, &policy, (const char *)data, size, NOW, &claims);
+    enum rr_auth_err e =
+        rr_jwt_verify(sig_ctx, ks, &policy, (const char *)data, size, NOW, &claims);
 
     if (e >= RR_AUTH_ERR_COUNT || !rr_auth_err_name(e))
         abort();

@@ -740,15 +740,17 @@ static int setup_test(void **state)
         .claim_vars = {claim_vars, 2},
         .keys = &keyring,
     };
-    ctx = (struct spoa_ctx){&cfg, rr_token_cache_new(64), NOW};
+    ctx = (struct spoa_ctx){
+        .cfg = &cfg, .cache = rr_token_cache_new(64), .now = NOW, .sig_ctx = rr_jwt_sig_ctx_new()};
     n_owned = 0;
-    return ctx.cache ? 0 : -1;
+    return ctx.cache && ctx.sig_ctx ? 0 : -1;
 }
 
 static int teardown_test(void **state)
 {
     (void)state;
     rr_token_cache_free(ctx.cache);
+    rr_jwt_sig_ctx_free(ctx.sig_ctx);
     for (size_t i = 0; i < n_owned; i++)
         free(owned[i]);
     n_owned = 0;

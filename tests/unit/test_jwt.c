@@ -33,6 +33,7 @@
 
 static json_t *doc;
 static struct rr_keyset *ks_full, *ks_public;
+static struct rr_jwt_sig_ctx *sig_ctx; /* one for every test: its contexts are reused throughout */
 static struct rr_jwt_policy base_policy;
 static int64_t now;
 static char tmpdir[] = "/tmp/rr-test-jwt-XXXXXX";
@@ -122,8 +123,8 @@ static void verify_vector(void **state)
         else
             fail_msg("unknown policy override %s", key);
     }
-    rc = rr_jwt_verify(keyset && strcmp(keyset, "public") == 0 ? ks_public : ks_full, &pol, token,
-                       strlen(token), now, &claims);
+    rc = rr_jwt_verify(sig_ctx, keyset && strcmp(keyset, "public") == 0 ? ks_public : ks_full, &pol,
+                       token, strlen(token), now, &claims);
     assert_string_equal(rr_auth_err_name(rc), json_string_value(json_object_get(v, "expect")));
     if (rc != RR_AUTH_OK) {
         assert_null(claims);
@@ -148,8 +149,9 @@ static void verify_returns_claims_with_their_json_types(void **state)
         if (strcmp(json_string_value(json_object_get(v, "name")), "aud_array_containing_it_ok") != 0)
             continue;
         const char *token = json_string_value(json_object_get(v, "token"));
-        assert_int_equal(rr_jwt_verify(ks_full, &base_policy, token, strlen(token), now, &claims),
-                         RR_AUTH_OK);
+        assert_int_equal(
+            rr_jwt_verify(sig_ctx, ks_full, &base_policy, token, strlen(token), now, &claims),
+            RR_AUTH_OK);
     }
     assert_non_null(claims);
     assert_true(json_is_integer(json_object_get(claims, "exp")));
@@ -640,9 +642,9 @@ static void signature_edit(void **state)
         assert_true(strlen(strrchr(out, '.') + 1) % 4 != 0); /* its lowest bit is beyond the data */
         *last = abc[(strchr(abc, *last) - abc) ^ 1];
     }
-    assert_string_equal(
-        rr_auth_err_name(rr_jwt_verify(ks_full, &base_policy, out, strlen(out), now, &claims)),
-        c->expect);
+    assert_string_equal(rr_auth_err_name(rr_jwt_verify(sig_ctx, ks_full, &base_policy, out,
+                                                       strlen(out), now, &claims)),
+                        c->expect);
     json_decref(claims);
 }
 
@@ -697,12 +699,14 @@ static void es512_with_p521_key_verifies_raw_r_s(void **state)
         input[hlen] = '.';
         input[hlen + 1] = '\0';
         with_signature(token, sizeof(token), input, raw, sizeof(raw));
-        assert_int_equal(rr_jwt_verify(ks, &base_policy, token, strlen(token), now, &claims),
-                         RR_AUTH_OK);
+        assert_int_equal(
+            rr_jwt_verify(sig_ctx, ks, &base_policy, token, strlen(token), now, &claims),
+            RR_AUTH_OK);
         json_decref(claims);
         with_signature(token, sizeof(token), input, raw, sizeof(raw) - 1);
-        assert_int_equal(rr_jwt_verify(ks, &base_policy, token, strlen(token), now, &claims),
-                         RR_AUTH_BAD_SIGNATURE);
+        assert_int_equal(
+            rr_jwt_verify(sig_ctx, ks, &base_policy, token, strlen(token), now, &claims),
+            RR_AUTH_BAD_SIGNATURE);
     }
     rr_keyset_unref(ks);
     EVP_PKEY_free(pk);
@@ -720,7 +724,7 @@ static enum rr_auth_err verify_with(struct rr_keyring *kr, const char *token)
     struct rr_jwt_policy pol = base_policy;
     struct rr_keyset *ks = rr_keyring_get(kr);
     json_t *claims = NULL;
-    enum rr_auth_err rc = rr_jwt_verify(ks, &pol, token, strlen(token), now, &claims);
+    enum rr_auth_err rc = rr_jwt_verify(sig_ctx, ks, &pol, token, strlen(token), now, &claims);
 
     json_decref(claims);
     rr_keyset_unref(ks);
@@ -781,7 +785,7 @@ static void keyring_reloads_changed_files_and_keeps_old_keys_on_error(void **sta
     {
         json_t *claims = NULL;
         assert_int_equal(
-            rr_jwt_verify(before, &base_policy, token_a, strlen(token_a), now, &claims),
+            rr_jwt_verify(sig_ctx, before, &base_policy, token_a, strlen(token_a), now, &claims),
             RR_AUTH_OK);
         json_decref(claims);
         struct rr_keyset *after = rr_keyring_get(&kr);
@@ -869,7 +873,8 @@ static int setup_doc(void)
     base_policy = fixture_policy(doc);
     ks_full = load_keyset("full");
     ks_public = load_keyset("public");
-    return ks_full && ks_public ? 0 : -1;
+    sig_ctx = rr_jwt_sig_ctx_new();
+    return ks_full && ks_public && sig_ctx ? 0 : -1;
 }
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -925,6 +930,7 @@ int main(void)
     free(tests);
     rr_keyset_unref(ks_full);
     rr_keyset_unref(ks_public);
+    rr_jwt_sig_ctx_free(sig_ctx);
     json_decref(doc);
     remove_tmpdir();
     return failed;
