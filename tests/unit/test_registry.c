@@ -165,6 +165,9 @@ static void ctl_messages_format_as_compact_json(void **state)
     m = (struct rr_ctl_msg){.op = RR_CTL_OWNER, .instance = "ws3", .room = "T42"};
     rr_ctl_format(out, sizeof(out), &m);
     assert_string_equal(out, "{\"op\":\"owner\",\"instance\":\"ws3\",\"room\":\"T42\"}");
+    m = (struct rr_ctl_msg){.op = RR_CTL_STATE, .instance = "ws2"};
+    rr_ctl_format(out, sizeof(out), &m);
+    assert_string_equal(out, "{\"op\":\"state\",\"instance\":\"ws2\"}");
 }
 
 static void ctl_format_that_does_not_fit_returns_zero(void **state)
@@ -184,6 +187,7 @@ static void ctl_round_trip(void **state)
         {.op = RR_CTL_DRAIN, .instance = "ws1"},
         {.op = RR_CTL_UNDRAIN, .instance = "backend-7.example"},
         {.op = RR_CTL_OWNER, .instance = "ws3", .room = "lobby:eu-1"},
+        {.op = RR_CTL_STATE, .instance = "ws2"},
     };
     for (size_t i = 0; i < N_ELEMS(msgs); i++) {
         char out[256];
@@ -227,10 +231,8 @@ static void ctl_malformed_messages_are_refused(void **state)
         "{\"op\":\"owner\",\"instance\":\"ws1\",\"room\":5}",
         "{\"op\":\"drain\",\"op\":\"undrain\",\"instance\":\"ws1\"}",
         "{\"op\":\"drain\",\"instance\":\"ws1\"",
-        /* Each of the last two is one literal split over two lines (a 65-byte room,
-         * a 65-byte instance), not a missing comma. */
-        /* NOLINTNEXTLINE(bugprone-suspicious-missing-comma) */
-        "{\"op\":\"owner\",\"instance\":\"ws1\",\"room\":"
+        /* 65-character room and instance: one literal each, split in two lines */
+        "{\"op\":\"owner\",\"instance\":\"ws1\",\"room\":" // NOLINT(bugprone-suspicious-missing-comma)
         "\"01234567890123456789012345678901234567890123456789012345678901234\"}",
         "{\"op\":\"drain\",\"instance\":"
         "\"01234567890123456789012345678901234567890123456789012345678901234\"}",
