@@ -15,10 +15,10 @@ import datetime
 import glob
 import json
 import os
-import platform
-import re
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 
 NAMES = {
     "backend": "roomrelay-backend",
@@ -34,40 +34,13 @@ SAT_NODE_TARGET = 10.0
 NOISY_CPU = 0.2  # cores used by other processes during a run: above, the run is left out
 
 
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def cmd_version(args):
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=5)
-        return (out.stdout + out.stderr).strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.SubprocessError):
-        return None
+load = benchlib.load_json
 
 
 def machine():
-    model = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cpu": model,
-        "kernel": platform.release(),
-        "node": cmd_version(["node", "--version"]),
-        "ws": (load("node_modules/ws/package.json") or {}).get("version"),
-        "nginx": cmd_version(["nginx", "-v"]),
-    }
+    m = benchlib.machine(node=(["node", "--version"], r"(.+)"), nginx=(["nginx", "-v"], r"(.+)"))
+    m["ws"] = (load("node_modules/ws/package.json") or {}).get("version")
+    return m
 
 
 def fmt_int(v):
@@ -289,18 +262,7 @@ def main():
         f.write(title + "\n\n" + text)
 
     marker = "backend-peers-results" if mode == "peers" else "backend-results"
-    try:
-        with open(docs) as f:
-            doc = f.read()
-    except OSError:
-        return
-    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
-    pat = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    if not pat.search(doc):
-        print(f"backend-report: no {marker} markers in {docs}; left as is", file=sys.stderr)
-        return
-    with open(docs, "w") as f:
-        f.write(pat.sub(lambda _: begin + "\n" + text + end, doc))
+    benchlib.replace_between_markers(docs, marker, text, "backend-report")
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ DOC_MD (docs/benchmarks.md) gets the table between its
 import datetime
 import json
 import os
-import platform
-import re
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 
 NOISY_CORES = 0.15  # other processes using more than this during a point
 
@@ -45,13 +45,7 @@ LIGHT_CASES = [
 ]
 
 
-def load_json(path):
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-        return json.loads(text) if text else None
-    except (OSError, ValueError):
-        return None
+load_json = benchlib.load_json
 
 
 def point(raw, name):
@@ -106,30 +100,9 @@ def p99_ratio(num, den):
 
 
 def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
-            model = m.group(1).strip() if m else model
-    except OSError:
-        pass
-
-    def version(cmd, pattern):
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=5)
-            m = re.search(pattern, out.stdout + out.stderr)
-            return m.group(1) if m else "unknown"
-        except (OSError, subprocess.SubprocessError):
-            return "unknown"
-
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "kernel": platform.release(),
-        "haproxy": version(["haproxy", "-v"], r"HAProxy version (\S+)"),
-        "wrk": version(["wrk", "-v"], r"wrk (\S+)"),
-        "openssl": version(["openssl", "version"], r"OpenSSL (\S+)"),
-    }
+    return benchlib.machine(haproxy=(["haproxy", "-v"], r"HAProxy version (\S+)"),
+                            wrk=(["wrk", "-v"], r"wrk (\S+)"),
+                            openssl=(["openssl", "version"], r"OpenSSL (\S+)"))
 
 
 def fmt_num(v, digits=0):
@@ -199,7 +172,7 @@ def aims(e2e, light):
 def markdown(doc):
     m, prm = doc["machine"], doc["params"]
     L = []
-    L.append(f"Run {doc['date']} on {m['nproc']} × {m['cpu_model']}, Linux {m['kernel']}, "
+    L.append(f"Run {doc['date']} on {m['cores']} × {m['cpu']}, Linux {m['kernel']}, "
              f"HAProxy {m['haproxy']}, wrk {m['wrk']}, OpenSSL {m['openssl']}.")
     if prm.get("agent", "build/roomrelay-spoa") != "build/roomrelay-spoa":
         L.append("")
@@ -273,21 +246,6 @@ def markdown(doc):
     return "\n".join(L) + "\n"
 
 
-def update_doc(path, table):
-    begin, end = "<!-- spoa-results:begin -->", "<!-- spoa-results:end -->"
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        return
-    i, j = text.find(begin), text.find(end)
-    if i < 0 or j < i:
-        return
-    text = text[:i + len(begin)] + "\n" + table + text[j:]
-    with open(path, "w") as f:
-        f.write(text)
-
-
 def main():
     raw, out_json, out_md = sys.argv[1:4]
     params = load_json(os.path.join(raw, "params.json")) or {}
@@ -332,7 +290,7 @@ def main():
     with open(out_md, "w") as f:
         f.write("# roomrelay-spoa benchmark (`make bench-spoa`)\n\n" + table)
     if len(sys.argv) > 4:
-        update_doc(sys.argv[4], table)
+        benchlib.replace_between_markers(sys.argv[4], "spoa-results", table, "spoa-report")
 
 
 if __name__ == "__main__":
