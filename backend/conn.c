@@ -192,8 +192,7 @@ static void member_free(struct conn *c, struct room_member *m)
 }
 
 /* Joins room `name`; returns the membership, or NULL with *why set. */
-static struct room_member *join_room(struct conn *c, const char *name, size_t len,
-                                     const char **why)
+static struct room_member *join_room(struct conn *c, const char *name, size_t len, const char **why)
 {
     struct server *s = c->srv;
     if (c->n_rooms >= s->cfg->max_rooms_per_conn) {
@@ -395,8 +394,8 @@ static void sync_start(struct room_member *m, bool home, bool has_since, uint64_
         conn_ws_close(m->conn, WS_CLOSE_INTERNAL, "out of memory");
         return;
     }
-    *q = (struct sync_req){.m = m, .first = true, .home = home, .has_since = has_since,
-                           .since = since};
+    *q = (struct sync_req){
+        .m = m, .first = true, .home = home, .has_since = has_since, .since = since};
     m->sync = q;
     m->held_max = 0;
     sync_step(q, has_since, since);

@@ -125,10 +125,10 @@ int ws_upgrade(struct conn *c)
     }
     if (s->draining)
         return conn_refuse(c, 503, "draining: reconnect to another server", "Retry-After: 1\r\n",
-                      REJ_DRAINING);
+                           REJ_DRAINING);
     if (cfg->max_connections > 0 && s->nws >= (uint64_t)cfg->max_connections)
         return conn_refuse(c, 503, "too many connections", "Retry-After: 1\r\n",
-                      REJ_MAX_CONNECTIONS);
+                           REJ_MAX_CONNECTIONS);
 
     const char *sub = NULL;
     json_t *claims = NULL, *rooms = NULL;
@@ -172,8 +172,7 @@ int ws_upgrade(struct conn *c)
              * open WebSocket keeps only what it uses. */
             http_req_free(c->req);
             c->req = NULL;
-            rc = ws_session_open(c, d.room, owned, d.deflate ? &d.pmd : NULL, has_since,
-                                 since);
+            rc = ws_session_open(c, d.room, owned, d.deflate ? &d.pmd : NULL, has_since, since);
         } else {
             free(owned);
             if (!owned)

@@ -222,8 +222,7 @@ int main(int argc, char **argv)
          "messages kept per room in Redis for resume (and publish ids for de-duplication)", 1,
          10000000},
         {"history-ttl", RR_OPT_INT, &redis_cfg.history_ttl_s, "3600", "SECONDS",
-         "a room's history, ids and seq expire this long after its last publish", 1,
-         365LL * 86400},
+         "a room's history, ids and seq expire this long after its last publish", 1, 365LL * 86400},
         {"subscribe-linger-ms", RR_OPT_INT, &redis_cfg.subscribe_linger_ms, "2000", "MS",
          "keep a room's subscription this long after its last member here left", 0, 3600000},
         {"redis-backoff-max-ms", RR_OPT_INT, &redis_cfg.backoff_max_ms, "5000", "MS",
@@ -231,8 +230,8 @@ int main(int argc, char **argv)
         {"redis-connect-timeout-ms", RR_OPT_INT, &redis_cfg.connect_timeout_ms, "2000", "MS",
          "give up a connection attempt to Redis after this long", 100, 600000},
         {"admin-token-file", RR_OPT_STR, &o.admin_token_file, NULL, "FILE",
-         "bearer token for POST /admin/drain and /admin/undrain (unset: admin endpoints off)",
-         0, 0},
+         "bearer token for POST /admin/drain and /admin/undrain (unset: admin endpoints off)", 0,
+         0},
         {"agent-check-listen", RR_OPT_STR, &cfg.agent_check_listen, NULL, "HOST:PORT",
          "answer HAProxy's agent-check here: \"up\" or \"drain\" (unset: off)", 0, 0},
         {"trusted-proxy", RR_OPT_LIST, &o.trusted, NULL, "CIDR",
@@ -287,8 +286,7 @@ int main(int argc, char **argv)
          "at once; --redis only)",
          0, 10000000},
         {"permessage-deflate", RR_OPT_BOOL, &cfg.deflate, "false", NULL,
-         "accept permessage-deflate (RFC 7692); room messages are compressed once for all", 0,
-         0},
+         "accept permessage-deflate (RFC 7692); room messages are compressed once for all", 0, 0},
         {"deflate-level", RR_OPT_INT, &cfg.deflate_level, "6", "1-9",
          "zlib compression level for permessage-deflate", 1, 9},
         {"log-format", RR_OPT_STR, &o.log_format, "text", "text|json", "log line format", 0, 0},
@@ -297,8 +295,7 @@ int main(int argc, char **argv)
         RR_OPT_END,
     };
     rr_opts_parse(opts, "roomrelay-backend", RR_VERSION,
-                  "roomrelay-backend: WebSocket room server (RFC 6455) for roomrelay.", argc,
-                  argv);
+                  "roomrelay-backend: WebSocket room server (RFC 6455) for roomrelay.", argc, argv);
     if (rr_log_setup("roomrelay-backend", o.log_format, o.log_level) < 0)
         rr_opts_die("--log-format must be text or json, --log-level debug, info, warn or error");
     if (strcmp(o.redis, "none") != 0) {

@@ -83,12 +83,11 @@ static int status(struct conn *c)
 {
     struct server *s = c->srv;
     struct rr_text t = {0};
-    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:b}", "instance",
-                          s->cfg->instance_id, "state", s->draining ? "draining" : "up",
-                          "connections", (json_int_t)s->nws, "rooms",
-                          (json_int_t)room_table_count(s->rooms), "uptime",
-                          (json_int_t)((mono_ns() - s->started_ns) / 1000000000u), "version",
-                          RR_VERSION, "degraded", s->bus->ops->degraded(s->bus));
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:b}", "instance", s->cfg->instance_id,
+                          "state", s->draining ? "draining" : "up", "connections",
+                          (json_int_t)s->nws, "rooms", (json_int_t)room_table_count(s->rooms),
+                          "uptime", (json_int_t)((mono_ns() - s->started_ns) / 1000000000u),
+                          "version", RR_VERSION, "degraded", s->bus->ops->degraded(s->bus));
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (txt)
         rr_text_printf(&t, "%s\n", txt);
@@ -143,7 +142,8 @@ static bool admin_ok(struct conn *c)
 static int admin(struct conn *c, bool drain)
 {
     if (!c->srv->cfg->admin_token)
-        return respond_text(c, 403, NULL, "admin endpoints are off: start with --admin-token-file\n");
+        return respond_text(c, 403, NULL,
+                            "admin endpoints are off: start with --admin-token-file\n");
     if (!admin_ok(c))
         return respond_text(c, 401, "WWW-Authenticate: Bearer\r\n", "admin token required\n");
     if (drain)

@@ -34,8 +34,8 @@ void wsbuf_unref(struct wsbuf *b);
 struct outq {
     struct wsbuf **ring; /* points at `inline_ring` until more is needed */
     uint32_t head, count, cap;
-    uint32_t off;   /* bytes of ring[head] already written */
-    size_t bytes;   /* bytes queued and not yet written */
+    uint32_t off; /* bytes of ring[head] already written */
+    size_t bytes; /* bytes queued and not yet written */
     struct wsbuf *inline_ring[OUTQ_INLINE];
 };
 

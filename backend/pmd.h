@@ -33,7 +33,7 @@ int pmd_compress(struct pmd_deflater *d, const uint8_t *in, size_t len, const ui
 struct pmd_inflater {
     z_stream zs;
     bool ready;
-    bool reset_each;     /* the client said client_no_context_takeover */
+    bool reset_each;      /* the client said client_no_context_takeover */
     unsigned window_bits; /* the client's max window (8..15); 8 is read as 9 (zlib) */
 };
 

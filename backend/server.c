@@ -220,8 +220,8 @@ int conn_queue(struct conn *c, struct wsbuf *b)
 {
     if (c->state == CONN_CLOSING)
         return 0;
-    if (c->srv->cfg->max_backlog > 0 && c->outq.bytes + b->len > (uint64_t)c->srv->cfg->max_backlog &&
-        c->state == CONN_WS) {
+    if (c->srv->cfg->max_backlog > 0 &&
+        c->outq.bytes + b->len > (uint64_t)c->srv->cfg->max_backlog && c->state == CONN_WS) {
         /* A consumer this slow would hold every message of its rooms in
          * memory: drop what it has not read and tell it why. */
         stats_reject(REJ_SLOW_CONSUMER);
@@ -567,8 +567,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         ev_io_init(&c->io, conn_read_cb, fd, EV_READ);
         c->io.data = c;
         ev_io_start(loop, &c->io);
-        ev_timer_init(&c->timer, conn_timer_cb, (double)s->cfg->handshake_timeout_ms / 1000.0,
-                      0.0);
+        ev_timer_init(&c->timer, conn_timer_cb, (double)s->cfg->handshake_timeout_ms / 1000.0, 0.0);
         c->timer.data = c;
         ev_timer_start(loop, &c->timer);
         if (c->state == CONN_HTTP && !ip_acquire(s, c))
@@ -584,8 +583,7 @@ static void drain_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     struct server *s = t->data;
-    rr_info("drain timeout: closing %llu connection(s) with 1001",
-            (unsigned long long)s->nws);
+    rr_info("drain timeout: closing %llu connection(s) with 1001", (unsigned long long)s->nws);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == CONN_WS)
@@ -731,9 +729,9 @@ struct server *server_new(struct ev_loop *loop, const struct backend_config *cfg
     s->rbuf = malloc(READ_BUF + PP2_MAX_HEADER);
     s->rooms = room_table_new();
     s->per_ip = calloc(1, sizeof(*s->per_ip));
-    s->bus = cfg->redis ? bus_redis_new(loop, cfg->redis, server_on_event, s,
-                                        (size_t)cfg->dedup_size)
-                        : bus_local_new(server_on_event, s, (size_t)cfg->dedup_size);
+    s->bus = cfg->redis
+                 ? bus_redis_new(loop, cfg->redis, server_on_event, s, (size_t)cfg->dedup_size)
+                 : bus_local_new(server_on_event, s, (size_t)cfg->dedup_size);
     if (s->bus)
         s->bus->on_member = server_on_member;
     s->token_cache = rr_token_cache_new(cfg->keys ? 16384 : 0);

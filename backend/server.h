@@ -29,9 +29,9 @@ struct backend_config {
     const char *instance_id;
     const char *admin_token; /* contents of --admin-token-file, NULL: admin endpoints off */
     const char *agent_check_listen;
-    struct cidr *trusted;    /* --trusted-proxy */
+    struct cidr *trusted; /* --trusted-proxy */
     size_t n_trusted;
-    bool require_proxy;      /* --require-proxy-protocol */
+    bool require_proxy; /* --require-proxy-protocol */
     bool allow_anonymous;
     struct rr_keyring *keys; /* NULL without key options */
     struct rr_jwt_policy policy;

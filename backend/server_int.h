@@ -54,33 +54,33 @@ struct conn {
     struct server *srv;
     struct room_member home; /* the membership of the first room joined */
     ev_io io;
-    ev_timer timer; /* handshake timeout, then ping / pong timeout */
-    struct conn *prev, *next;  /* every connection */
+    ev_timer timer;           /* handshake timeout, then ping / pong timeout */
+    struct conn *prev, *next; /* every connection */
     int fd;
     bool awaiting_pong;
-    bool counted_ip;     /* holds a slot in the per-IP table */
-    bool ws_counted;     /* counted in bstats.ws_open */
-    bool via_proxy;      /* the client address came from a PROXY header */
-    bool peer_trusted;   /* the TCP peer is a --trusted-proxy (may send X-RR-Sub) */
+    bool counted_ip;   /* holds a slot in the per-IP table */
+    bool ws_counted;   /* counted in bstats.ws_open */
+    bool via_proxy;    /* the client address came from a PROXY header */
+    bool peer_trusted; /* the TCP peer is a --trusted-proxy (may send X-RR-Sub) */
     uint8_t npending;
     uint8_t pending[WS_CLIENT_HEADER_MAX]; /* a partial frame header between reads */
-    uint8_t ip_family;   /* client address (from PROXY when present) */
+    uint8_t ip_family;                     /* client address (from PROXY when present) */
     uint8_t ip[16];
-    uint16_t strikes;    /* publishes refused in a row by the rate limit */
+    uint16_t strikes; /* publishes refused in a row by the rate limit */
     uint16_t n_rooms, cap_rooms;
     struct room_member **rooms;
-    struct http_req *req;     /* CONN_PROXY / CONN_HTTP */
-    uint8_t *spill;           /* a partial PROXY header between reads */
+    struct http_req *req; /* CONN_PROXY / CONN_HTTP */
+    uint8_t *spill;       /* a partial PROXY header between reads */
     uint16_t nspill;
     struct ws_reader *rd;     /* CONN_WS */
     struct pmd_inflater *pmd; /* permessage-deflate negotiated: the client's compressor's peer */
     char *sub;
-    json_t *rooms_claim;      /* the token's `rooms` claim; NULL: every room allowed */
+    json_t *rooms_claim; /* the token's `rooms` claim; NULL: every room allowed */
     uint64_t session;
-    uint64_t last_rx_ns;  /* any bytes */
-    uint64_t last_msg_ns; /* a message (pings and pongs do not count) */
-    struct rr_bucket bucket;  /* publish rate */
-    struct bus_req *reqs; /* in flight on the bus, answered after the conn may be gone */
+    uint64_t last_rx_ns;     /* any bytes */
+    uint64_t last_msg_ns;    /* a message (pings and pongs do not count) */
+    struct rr_bucket bucket; /* publish rate */
+    struct bus_req *reqs;    /* in flight on the bus, answered after the conn may be gone */
 };
 
 struct ip_table; /* connections per client address (server.c) */
@@ -99,8 +99,8 @@ struct server {
     void *state_arg;
     struct conn *conns;
     struct conn *dirty;
-    uint64_t nconns;   /* TCP connections */
-    uint64_t nws;      /* WebSocket connections */
+    uint64_t nconns; /* TCP connections */
+    uint64_t nws;    /* WebSocket connections */
     struct room_table *rooms;
     struct bus *bus;
     struct rr_token_cache *token_cache;

@@ -36,7 +36,10 @@ struct rr_opt {
     int64_t min, max; /* RR_OPT_INT bounds */
 };
 
-#define RR_OPT_END {NULL, RR_OPT_STR, NULL, NULL, NULL, NULL, 0, 0}
+#define RR_OPT_END                                                                                 \
+    {                                                                                              \
+        NULL, RR_OPT_STR, NULL, NULL, NULL, NULL, 0, 0                                             \
+    }
 
 /* Parses defaults, environment and argv into the options' destinations.
  * Prints help or version and exits 0 for --help / --version; exits 2 on any

@@ -47,8 +47,8 @@ struct rr_key {
     uint32_t allowed;        /* bitmask of (1u << enum rr_jwt_alg) */
     unsigned char *material; /* RR_KEY_HMAC: the secret; NULL for RSA and EC */
     size_t material_len;
-    EVP_PKEY *pkey;          /* RR_KEY_RSA, RR_KEY_EC: the public key; NULL for HMAC */
-    char *source;            /* file it came from, for logs */
+    EVP_PKEY *pkey; /* RR_KEY_RSA, RR_KEY_EC: the public key; NULL for HMAC */
+    char *source;   /* file it came from, for logs */
 };
 
 /* Where keys come from (the command-line flags). */
@@ -56,7 +56,7 @@ struct rr_key_sources {
     const char *hmac_secret;       /* the secret itself (--hmac-secret / RR_HMAC_SECRET), or NULL */
     const char *const *hmac_files; /* --hmac-secret-file, raw secret, one trailing \n ignored */
     size_t n_hmac;
-    const char *const *pem_specs;  /* --pem-key FILE[:ALG,ALG]; FILE holds no ':' */
+    const char *const *pem_specs; /* --pem-key FILE[:ALG,ALG]; FILE holds no ':' */
     size_t n_pem;
     const char *const *jwks_files; /* --jwks FILE */
     size_t n_jwks;

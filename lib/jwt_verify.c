@@ -145,8 +145,7 @@ static bool aud_matches(json_t *aud, const char *want)
 
     if (json_is_string(aud))
         return strcmp(json_string_value(aud), want) == 0;
-    json_array_foreach(aud, i, v)
-    {
+    json_array_foreach (aud, i, v) {
         if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
             return true;
     }

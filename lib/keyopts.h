@@ -25,31 +25,66 @@ struct rr_keyopts {
 };
 
 /* The option table entries, for a binary's own table (o is a struct rr_keyopts). */
-#define RR_KEYOPTS_ENTRIES(o)                                                                      \
-    {"hmac-secret", RR_OPT_STR, &(o).hmac_secret, NULL, "SECRET",                                  \
-     "HMAC secret itself; allows HS256. Prefer the environment variable: a flag shows in ps", 0,   \
-     0},                                                                                           \
-        {"hmac-secret-file", RR_OPT_LIST, &(o).hmac_files, NULL, "FILE",                           \
-         "HMAC secret (raw bytes, one trailing newline ignored); allows HS256", 0, 0},             \
-        {"pem-key", RR_OPT_LIST, &(o).pem_keys, NULL, "FILE[:ALG,...]",                            \
-         "RSA or EC public key in PEM; allowed algorithms (default RS256, or ES256/384/512 by "    \
-         "curve)",                                                                                 \
-         0, 0},                                                                                    \
-        {"jwks", RR_OPT_LIST, &(o).jwks_files, NULL, "FILE",                                       \
-         "JWKS file of RSA and EC public keys, chosen by kid", 0, 0},                              \
-        {"issuer", RR_OPT_STR, &(o).issuer, NULL, "S",                                             \
-         "required `iss` claim (unset: not checked)", 0, 0},                                       \
-        {"audience", RR_OPT_STR, &(o).audience, NULL, "S",                                         \
-         "required `aud` claim, string or array (unset: not checked)", 0, 0},                      \
-        {"leeway", RR_OPT_INT, &(o).leeway, "30", "SECONDS", "clock skew allowed on exp and nbf",  \
-         0, 86400},                                                                                \
-        {"allow-no-exp", RR_OPT_BOOL, &(o).allow_no_exp, "false", NULL,                            \
-         "accept tokens without an `exp` claim", 0, 0},                                            \
-        {"max-token-bytes", RR_OPT_INT, &(o).max_token_bytes, "8192", "BYTES",                     \
-         "longer tokens are refused as too_large", 16, 1 << 20},                                   \
-    {                                                                                              \
-        "key-check-interval", RR_OPT_INT, &(o).key_check_interval, "2", "SECONDS",                 \
-            "how often key files are checked for changes (0: only on SIGHUP)", 0, 3600             \
+#define RR_KEYOPTS_ENTRIES(o)                                                                       \
+    {"hmac-secret",                                                                                 \
+     RR_OPT_STR,                                                                                    \
+     &(o).hmac_secret,                                                                              \
+     NULL,                                                                                          \
+     "SECRET",                                                                                      \
+     "HMAC secret itself; allows HS256. Prefer the environment variable: a flag shows in ps",       \
+     0,                                                                                             \
+     0},                                                                                            \
+        {"hmac-secret-file",                                                                        \
+         RR_OPT_LIST,                                                                               \
+         &(o).hmac_files,                                                                           \
+         NULL,                                                                                      \
+         "FILE",                                                                                    \
+         "HMAC secret (raw bytes, one trailing newline ignored); allows HS256",                     \
+         0,                                                                                         \
+         0},                                                                                        \
+        {"pem-key",                                                                                 \
+         RR_OPT_LIST,                                                                               \
+         &(o).pem_keys,                                                                             \
+         NULL,                                                                                      \
+         "FILE[:ALG,...]",                                                                          \
+         "RSA or EC public key in PEM; allowed algorithms (default RS256, or ES256/384/512 by "     \
+         "curve)",                                                                                  \
+         0,                                                                                         \
+         0},                                                                                        \
+        {"jwks",                                                                                    \
+         RR_OPT_LIST,                                                                               \
+         &(o).jwks_files,                                                                           \
+         NULL,                                                                                      \
+         "FILE",                                                                                    \
+         "JWKS file of RSA and EC public keys, chosen by kid",                                      \
+         0,                                                                                         \
+         0},                                                                                        \
+        {"issuer", RR_OPT_STR, &(o).issuer, NULL, "S", "required `iss` claim (unset: not checked)", \
+         0,        0},                                                                              \
+        {"audience", RR_OPT_STR, &(o).audience,                                                     \
+         NULL,       "S",        "required `aud` claim, string or array (unset: not checked)",      \
+         0,          0},                                                                            \
+        {"leeway", RR_OPT_INT, &(o).leeway, "30", "SECONDS", "clock skew allowed on exp and nbf",   \
+         0,        86400},                                                                          \
+        {"allow-no-exp",                                                                            \
+         RR_OPT_BOOL,                                                                               \
+         &(o).allow_no_exp,                                                                         \
+         "false",                                                                                   \
+         NULL,                                                                                      \
+         "accept tokens without an `exp` claim",                                                    \
+         0,                                                                                         \
+         0},                                                                                        \
+        {"max-token-bytes",                                                                         \
+         RR_OPT_INT,                                                                                \
+         &(o).max_token_bytes,                                                                      \
+         "8192",                                                                                    \
+         "BYTES",                                                                                   \
+         "longer tokens are refused as too_large",                                                  \
+         16,                                                                                        \
+         1 << 20},                                                                                  \
+    {                                                                                               \
+        "key-check-interval", RR_OPT_INT, &(o).key_check_interval, "2", "SECONDS",                  \
+            "how often key files are checked for changes (0: only on SIGHUP)", 0, 3600              \
     }
 
 /* True when at least one key source is given. */

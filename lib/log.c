@@ -85,8 +85,9 @@ void rr_log(enum rr_log_level level, const char *fmt, ...)
     char line[4096];
     size_t off;
     if (log_json) {
-        off = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"msg\":\"",
-                               ts, level_names[level], log_prog);
+        off = (size_t)snprintf(line, sizeof(line),
+                               "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"msg\":\"", ts,
+                               level_names[level], log_prog);
         off = json_escape(line, off, sizeof(line) - 3, msg);
         line[off++] = '"';
         line[off++] = '}';

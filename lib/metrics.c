@@ -6,8 +6,7 @@
 #include <stdio.h>
 
 static const double hist_bounds[RR_HIST_BUCKETS] = {
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-    0.01,    0.025,  0.05,    0.1,    0.25,  1.0,    5.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
 };
 
 void rr_hist_observe_ns(struct rr_hist *h, uint64_t ns)

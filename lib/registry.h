@@ -29,8 +29,7 @@
 #define RR_INSTANCE_ID_MAX 64
 
 /* "<prefix>{<room>}:<what>" into out; returns the length or 0 if cap is too small. */
-size_t rr_key_room(char *out, size_t cap, const char *prefix, const char *room,
-                   const char *what);
+size_t rr_key_room(char *out, size_t cap, const char *prefix, const char *room, const char *what);
 /* "<prefix>inst:<id>" */
 size_t rr_key_instance(char *out, size_t cap, const char *prefix, const char *id);
 /* "<prefix><name>" (instances, ctl) */

@@ -65,4 +65,3 @@ void rr_text_free(struct rr_text *t)
     t->p = NULL;
     t->len = t->cap = 0;
 }
-

@@ -15,7 +15,7 @@ struct rr_token_inputs {
     size_t bearer_len;
     const char *qtoken; /* access_token query argument */
     size_t qtoken_len;
-    const char *proto;  /* whole Sec-WebSocket-Protocol header value */
+    const char *proto; /* whole Sec-WebSocket-Protocol header value */
     size_t proto_len;
     const char *cookie; /* rr_token cookie value */
     size_t cookie_len;

@@ -164,8 +164,7 @@ int spop_varint_decode(const uint8_t *p, size_t len, uint64_t *v);
  * not fit in its length or malformed varints (-SPOP_ST_INVALID).
  * max_frame_size counts the frame without its 4-byte prefix.
  */
-int spop_frame_parse(const uint8_t *buf, size_t len, uint32_t max_frame_size,
-                     struct spop_frame *f);
+int spop_frame_parse(const uint8_t *buf, size_t len, uint32_t max_frame_size, struct spop_frame *f);
 
 /* Reader over a decoded frame's payload. */
 void spop_reader_init(struct spop_reader *r, const uint8_t *p, size_t len);
@@ -180,8 +179,8 @@ int spop_read_kv(struct spop_reader *r, struct spop_str *key, struct spop_data *
 int spop_read_message(struct spop_reader *r, struct spop_str *name, uint8_t *nargs);
 /* LIST-OF-ACTIONS (used by tests and the bench client): the next action with
  * its scope, var name, and value (value type NULL for unset-var). */
-int spop_read_action(struct spop_reader *r, uint8_t *type, uint8_t *scope,
-                     struct spop_str *name, struct spop_data *val);
+int spop_read_action(struct spop_reader *r, uint8_t *type, uint8_t *scope, struct spop_str *name,
+                     struct spop_data *val);
 
 /* Decodes a HAPROXY-HELLO payload. Returns SPOP_ST_NONE, or the status to
  * disconnect with: SPOP_ST_INVALID, SPOP_ST_NO_VSN, SPOP_ST_NO_FRAME_SIZE,
@@ -234,8 +233,8 @@ size_t spop_write_disconnect(struct spop_writer *w, uint8_t type, uint32_t statu
                              const char *message);
 /* Used by tests and the bench client to play HAProxy's side. */
 size_t spop_write_haproxy_hello(struct spop_writer *w, const char *versions,
-                                uint32_t max_frame_size, const char *capabilities,
-                                bool healthcheck, const char *engine_id);
+                                uint32_t max_frame_size, const char *capabilities, bool healthcheck,
+                                const char *engine_id);
 
 /* Convenience constructors for typed data. */
 struct spop_data spop_str_data(const char *s, size_t len);

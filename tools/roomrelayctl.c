@@ -85,8 +85,8 @@ static int status(void)
     redisReply *ids = cmd("ZRANGE %s 0 -1 WITHSCORES", key);
     json_t *arr = json_array();
     if (!o.json)
-        printf("%-16s %-16s %-9s %8s %6s %-9s %s\n", "INSTANCE", "SERVER", "STATE", "CONNS", "ROOMS",
-               "DEGRADED", "LAST SEEN");
+        printf("%-16s %-16s %-9s %8s %6s %-9s %s\n", "INSTANCE", "SERVER", "STATE", "CONNS",
+               "ROOMS", "DEGRADED", "LAST SEEN");
     for (size_t i = 0; i + 1 < ids->elements; i += 2) {
         const char *id = ids->element[i]->str;
         double seen = strtod(ids->element[i + 1]->str, NULL);
@@ -94,14 +94,14 @@ static int status(void)
         struct rr_instance in;
         bool alive = load_instance(id, &in);
         if (o.json) {
-            json_t *e = alive ? json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:f}", "instance",
-                                          id, "server", in.server, "state",
-                                          rr_inst_state_name(in.state), "addr", in.addr, "port",
-                                          in.port, "conns", (json_int_t)in.conns, "rooms",
-                                          (json_int_t)in.rooms, "degraded", in.degraded,
-                                          "last_seen_s", age)
-                              : json_pack("{s:s, s:s, s:f}", "instance", id, "state", "gone",
-                                          "last_seen_s", age);
+            json_t *e =
+                alive
+                    ? json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:b, s:f}", "instance", id,
+                                "server", in.server, "state", rr_inst_state_name(in.state), "addr",
+                                in.addr, "port", in.port, "conns", (json_int_t)in.conns, "rooms",
+                                (json_int_t)in.rooms, "degraded", in.degraded, "last_seen_s", age)
+                    : json_pack("{s:s, s:s, s:f}", "instance", id, "state", "gone", "last_seen_s",
+                                age);
             json_array_append_new(arr, e);
         } else if (alive) {
             printf("%-16s %-16s %-9s %8llu %6llu %-9s %.1fs ago\n", id, in.server,
@@ -150,9 +150,9 @@ static int rooms(void)
             redisReply *n = cmd("HLEN %s", mkey);
             const char *who = owner->type == REDIS_REPLY_STRING ? owner->str : "-";
             if (o.json)
-                json_object_set_new(obj, room,
-                                    json_pack("{s:s, s:I}", "owner", who, "members",
-                                              (json_int_t)n->integer));
+                json_object_set_new(
+                    obj, room,
+                    json_pack("{s:s, s:I}", "owner", who, "members", (json_int_t)n->integer));
             else
                 printf("%-40s %-16s %lld\n", room, who, n->integer);
             freeReplyObject(owner);
@@ -197,8 +197,7 @@ static int control(enum rr_ctl_op op, const char *id)
 int main(int argc, char **argv)
 {
     const struct rr_opt opts[] = {
-        {"redis", RR_OPT_STR, &o.redis, "127.0.0.1:6379", "HOST:PORT", "the cluster's Redis", 0,
-         0},
+        {"redis", RR_OPT_STR, &o.redis, "127.0.0.1:6379", "HOST:PORT", "the cluster's Redis", 0, 0},
         {"redis-prefix", RR_OPT_STR, &o.prefix, RR_PREFIX_DEFAULT, "P",
          "key prefix the backends and agents use", 0, 0},
         {"json", RR_OPT_BOOL, &o.json, "false", NULL, "print JSON instead of a table", 0, 0},
@@ -212,7 +211,8 @@ int main(int argc, char **argv)
         argc, argv, words, 2);
 
     bool ok = nwords == 1 && (strcmp(words[0], "status") == 0 || strcmp(words[0], "rooms") == 0);
-    ok = ok || (nwords == 2 && (strcmp(words[0], "drain") == 0 || strcmp(words[0], "undrain") == 0));
+    ok =
+        ok || (nwords == 2 && (strcmp(words[0], "drain") == 0 || strcmp(words[0], "undrain") == 0));
     if (!ok)
         rr_opts_die("usage: roomrelayctl [--redis HOST:PORT] status|rooms|drain ID|undrain ID "
                     "[--json]");

@@ -68,8 +68,7 @@ static void sources_from_json(json_t *set, struct sources *s)
         json_t *list = json_object_get(set, kinds[k]), *v;
         size_t i;
 
-        json_array_foreach(list, i, v)
-        {
+        json_array_foreach (list, i, v) {
             fixture(s->paths[k][i], sizeof(s->paths[k][i]), json_string_value(v));
             s->ptrs[k][i] = s->paths[k][i];
             counts[k]++;
@@ -110,8 +109,7 @@ static void verify_vector(void **state)
     enum rr_auth_err rc;
     const char *key;
 
-    json_object_foreach(pol_j, key, val)
-    {
+    json_object_foreach (pol_j, key, val) {
         if (strcmp(key, "issuer") == 0)
             pol.issuer = json_string_value(val);
         else if (strcmp(key, "audience") == 0)
@@ -144,9 +142,9 @@ static void verify_returns_claims_with_their_json_types(void **state)
     json_t *vectors = json_object_get(doc, "vectors"), *v, *claims = NULL;
     size_t i;
 
-    json_array_foreach(vectors, i, v)
-    {
-        if (strcmp(json_string_value(json_object_get(v, "name")), "aud_array_containing_it_ok") != 0)
+    json_array_foreach (vectors, i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "name")), "aud_array_containing_it_ok") !=
+            0)
             continue;
         const char *token = json_string_value(json_object_get(v, "token"));
         assert_int_equal(
@@ -489,8 +487,7 @@ static const char *vector_token(const char *name)
     json_t *vectors = json_object_get(doc, "vectors"), *v;
     size_t i;
 
-    json_array_foreach(vectors, i, v)
-    {
+    json_array_foreach (vectors, i, v) {
         if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0)
             return json_string_value(json_object_get(v, "token"));
     }
@@ -921,8 +918,7 @@ int main(void)
     for (i = 0; i < N_ELEMS(sig_cases); i++)
         tests[n++] = (struct CMUnitTest){sig_cases[i].name, signature_edit, NULL, NULL,
                                          (void *)&sig_cases[i]};
-    json_array_foreach(vectors, i, v)
-    {
+    json_array_foreach (vectors, i, v) {
         tests[n++] = (struct CMUnitTest){json_string_value(json_object_get(v, "name")),
                                          verify_vector, NULL, NULL, v};
     }
