@@ -89,6 +89,11 @@ class RelayClient:
         return self.welcomes[-1][0] if self.welcomes else None
 
     @property
+    def connected(self):
+        """Welcomed on a connection that is still open."""
+        return self._welcomed
+
+    @property
     def pending(self):
         return len(self._pending)
 
