@@ -326,6 +326,8 @@ static void refresh_finish(struct refresh *rf)
     snapshot_free(&r->snap); // NOLINT(clang-analyzer-unix.Malloc)
     r->snap = s;
     r->loaded = true;
+    for (size_t i = 0; i < s.n; i++)
+        rr_debug("registry: %s %s", s.inst[i].id, rr_inst_state_name(s.inst[i].state));
     update_ready(r);
     goto out;
 fail:
@@ -522,6 +524,7 @@ static void on_ctl_message(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     rr_inc(&spoa_stats.ctl_messages);
+    rr_debug("ctl: %.*s", (int)(payload->len > 200 ? 200 : payload->len), payload->str);
     if (m.op == RR_CTL_OWNER) {
         struct owner_slot *s = cache_find(r, m.room, strlen(m.room));
         if (s && strcmp(s->inst, m.instance) != 0)
@@ -589,6 +592,7 @@ static void req_answer(struct route_req *q, const char *id, bool moved, enum spo
     struct spoa_router *r = q->r;
     const struct rr_instance *in = snap_find(&r->snap, id);
     struct spoa_route_answer a = {.server = in ? in->server : q->server, .moved = moved};
+    rr_debug("route: room '%s' -> '%s' (%d)", q->room, id, (int)res);
     cache_put(r, q->room, strlen(q->room), id);
     req_finish(q, &a, res);
 }

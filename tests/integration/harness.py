@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import subprocess
 import tempfile
 import time
@@ -41,6 +42,10 @@ def _cleanup():
         if p.poll() is None:
             p.kill()
             p.wait()
+    if os.environ.get("RR_TEST_KEEP"):
+        if _tmpdirs:
+            print(f"# RR_TEST_KEEP: logs and files left in {' '.join(_tmpdirs)}", file=sys.stderr)
+        return
     for d in _tmpdirs:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -276,3 +281,15 @@ def http_get(port, path, headers=None, timeout=5):
             return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode()
+
+
+def metric(port, name):
+    """The value of the sample `name` (with its {labels}, if any) on port's
+    /metrics; 0.0 when it is not there."""
+    status, _, body = http_get(port, "/metrics")
+    assert status == 200, status
+    for line in body.splitlines():
+        key, _, val = line.rpartition(" ")
+        if key == name:
+            return float(val)
+    return 0.0

@@ -52,16 +52,6 @@ AFTER_MOVE = 200
 STEP_TIMEOUT = 90
 
 
-def metric(port, name):
-    status, _, body = harness.http_get(port, "/metrics")
-    assert status == 200, status
-    for line in body.splitlines():
-        key, _, val = line.rpartition(" ")
-        if key == name:
-            return float(val)
-    return 0.0
-
-
 def registry(redis_port):
     """{instance: state} of the live registry records."""
     out = {}
@@ -114,7 +104,8 @@ class _RoomLosesItsBackend:
             cls.keys.agent_args() + ["--redis", redis, "--log-level", "info"] + refresh,
             metrics_port=harness.free_port())
         cls.addClassCleanup(cls.agent.stop)
-        harness.wait_for(lambda: metric(cls.agent.metrics_port, "roomrelay_spoa_redis_ready") == 2,
+        harness.wait_for(lambda: harness.metric(cls.agent.metrics_port,
+                                                "roomrelay_spoa_redis_ready") == 2,
                          what="both agent workers to hold Redis and the registry")
         cls.haproxy = harness.start_haproxy(cls.agent.port, extra_env=hap_env)
         cls.addClassCleanup(cls.haproxy.stop)
@@ -124,8 +115,8 @@ class _RoomLosesItsBackend:
             harness.wait_for(lambda: harness.server_state(cls.haproxy, "be_ws", name) == "UP",
                              what=f"HAProxy to see {name} UP")
 
-        cls.moved_before = metric(cls.agent.metrics_port,
-                                  'roomrelay_spoa_route_room_total{result="moved"}')
+        cls.moved_before = harness.metric(cls.agent.metrics_port,
+                                          'roomrelay_spoa_route_room_total{result="moved"}')
         started = time.monotonic()
         try:
             asyncio.run(cls.scenario())
@@ -134,10 +125,10 @@ class _RoomLosesItsBackend:
                              for p in (*cls.backends.values(), cls.agent, cls.haproxy))
             raise AssertionError(f"{e!r}\n{logs}") from e
         cls.stick_table = harness.haproxy_cmd(cls.haproxy, "show table be_ws")
-        dups = sum(metric(b.port, "roomrelay_messages_duplicate_total")
+        dups = sum(harness.metric(b.port, "roomrelay_messages_duplicate_total")
                    for name, b in cls.backends.items() if name != cls.owner)
-        cls.moved_after = metric(cls.agent.metrics_port,
-                                 'roomrelay_spoa_route_room_total{result="moved"}')
+        cls.moved_after = harness.metric(cls.agent.metrics_port,
+                                         'roomrelay_spoa_route_room_total{result="moved"}')
         refusals = collections.Counter(str(r) for c in cls.clients + cls.others
                                        for r in c.refusals)
         print(f"# scenario done in {time.monotonic() - started:.2f} s: {cls.n} messages, "

@@ -29,16 +29,6 @@ SERVERS = ("ws1", "ws2", "ws3")
 CONCURRENCY = 64
 
 
-def metric(port, name):
-    status, _, body = harness.http_get(port, "/metrics")
-    assert status == 200, status
-    for line in body.splitlines():
-        key, _, val = line.rpartition(" ")
-        if key == name:
-            return float(val)
-    return 0.0
-
-
 async def handshake(port, room, token, timeout=10):
     """One WebSocket handshake through HAProxy. Returns (status, instance):
     the HTTP status, and for a 101 the `instance` of the welcome."""
@@ -124,7 +114,8 @@ class Cluster:
                 self.wait_ready(agent)
 
     def wait_ready(self, agent, ready=2.0):
-        harness.wait_for(lambda: metric(agent.metrics_port, "roomrelay_spoa_redis_ready") == ready,
+        harness.wait_for(lambda: harness.metric(agent.metrics_port,
+                                                "roomrelay_spoa_redis_ready") == ready,
                          what=f"the agent's workers to have Redis ready == {ready}")
 
     def register(self, draining=()):
@@ -212,14 +203,15 @@ class RouteThroughHAProxy(unittest.TestCase):
         self.c.redis_cmd("PUBLISH", "rr:ctl", json.dumps({"op": "drain", "instance": "ws3"}))
         try:
             time.sleep(0.5)
-            before = metric(self.c.pairs[1][0].metrics_port,
-                            'roomrelay_spoa_route_room_total{result="moved"}')
+            before = harness.metric(self.c.pairs[1][0].metrics_port,
+                                    'roomrelay_spoa_route_room_total{result="moved"}')
             st, inst = asyncio.run(handshake(self.c.port(1), "movable", self.tok))
             self.assertEqual(st, 101)
             self.assertNotEqual(inst, "ws3")
             self.assertEqual(self.c.redis_cmd("GET", "rr:{movable}:owner"), inst)
-            self.assertEqual(metric(self.c.pairs[1][0].metrics_port,
-                                    'roomrelay_spoa_route_room_total{result="moved"}'), before + 1)
+            moved = harness.metric(self.c.pairs[1][0].metrics_port,
+                                   'roomrelay_spoa_route_room_total{result="moved"}')
+            self.assertEqual(moved, before + 1)
             # The other agent had ws3 cached: the owner message dropped it.
             st, again = asyncio.run(handshake(self.c.port(0), "movable", self.tok))
             self.assertEqual((st, again), (101, inst))
@@ -272,7 +264,8 @@ class RoutingWithoutTheAgentsAnswer(unittest.TestCase):
         # leastconn spread the rooms.
         self.assertGreater(len({i[0] for i in landed.values()}), 1)
         self.assertGreaterEqual(
-            metric(self.c.pairs[0][0].metrics_port, 'roomrelay_spoa_route_room_total{result="off"}'),
+            harness.metric(self.c.pairs[0][0].metrics_port,
+                           'roomrelay_spoa_route_room_total{result="off"}'),
             450)
 
 
@@ -291,14 +284,16 @@ class RedisDown(unittest.TestCase):
         self.c.wait_ready(agent, 0.0)
         st, _, body = harness.http_get(self.c.port(), "/demo", {"Authorization": "Bearer " + tok})
         self.assertEqual(st, 200, body)
-        before = metric(agent.metrics_port, 'roomrelay_spoa_route_room_total{result="unavailable"}')
+        before = harness.metric(agent.metrics_port,
+                                'roomrelay_spoa_route_room_total{result="unavailable"}')
         rooms = [f"down-{i}" for i in range(50)]
         landed = land([(self.c.port(), r) for r in rooms], tok)
         landed2 = land([(self.c.port(), r) for _ in range(2) for r in rooms], tok)
         for r in rooms:
             self.assertEqual(set(landed[r] + landed2[r]), {landed[r][0]}, r)
         self.assertEqual(
-            metric(agent.metrics_port, 'roomrelay_spoa_route_room_total{result="unavailable"}'),
+            harness.metric(agent.metrics_port,
+                           'roomrelay_spoa_route_room_total{result="unavailable"}'),
             before + 150)
         # Redis comes back (empty): the agent reconnects and routes again.
         self.c.redis = harness.start_redis(port=rport)
