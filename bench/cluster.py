@@ -29,7 +29,7 @@ scaling figure: on one core three backends cannot be faster than one.
 
 Writes bench/results/cluster.json and cluster.md and the part of
 docs/benchmarks.md between the cluster-results markers. Knobs (environment):
-RR_BENCH_ROOMS (100), RR_BENCH_ROOM_MEMBERS (30), RR_BENCH_RATE (20 publishes/s
+RR_BENCH_ROOMS (100), RR_BENCH_ROOM_MEMBERS (30), RR_BENCH_RATE (5 publishes/s
 per room), RR_BENCH_DURATION (5 s measured), RR_BENCH_RUNS (3),
 RR_BENCH_LADDER (10,20,50,100,200,400,800), RR_BENCH_STEP_DURATION (3),
 RR_BENCH_DRAIN_CONNS (3000), RR_BENCH_DRAIN_ROOMS (300),
@@ -69,7 +69,7 @@ def knob(name, default):
 
 ROOMS = int(knob("ROOMS", "100"))
 MEMBERS = int(knob("ROOM_MEMBERS", "30"))
-RATE = knob("RATE", "20")
+RATE = knob("RATE", "5")
 DURATION = knob("DURATION", "5")
 RUNS = int(knob("RUNS", "3"))
 LADDER = knob("LADDER", "10,20,50,100,200,400,800")

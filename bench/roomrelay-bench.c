@@ -7,7 +7,8 @@
  * --connections over them; connection i joins room i % --rooms through its
  * handshake (GET /ws?room=R), and connections 0..rooms-1 are the rooms'
  * publishers. Each worker is one libev loop. For each rate of --rates (per
- * room, publishes/s) the publishers send
+ * room, publishes/s; room r offset by r/R of the interval, so that rooms
+ * take turns) the publishers send
  *   {"type":"publish","room":R,"data":{"t":<CLOCK_MONOTONIC ns>,"n":<k>,"p":"<pad>"},"id":"<k>"}
  * with `data` exactly --size bytes, and every member records now - t into a
  * histogram (bench/hist.h). A delivery is parsed only as far as needed: the
@@ -693,11 +694,17 @@ static void pub_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
         ev_timer_stop(w.loop, &w.pub_timer);
         return;
     }
-    uint64_t due = (uint64_t)((double)(now - w.t_start) * w.rate / 1e9) + 1;
+    double elapsed = (double)(now - w.t_start);
     for (uint32_t i = 0; i < w.n; i++) {
         struct bconn *c = &w.conns[i];
         if (!c->publisher || c->state != C_OPEN)
             continue;
+        /* Room r's publishes are offset by r/R of the interval: the rooms take
+         * turns instead of all publishing in the same millisecond. */
+        double phase = 1e9 / w.rate * (double)c->room / (double)o.rooms;
+        if (elapsed < phase)
+            continue;
+        uint64_t due = (uint64_t)((elapsed - phase) * w.rate / 1e9) + 1;
         uint64_t *sent = &w.room_sent[c->room];
         /* at most a second's worth at once, so a stalled loop cannot burst */
         uint64_t cap = (uint64_t)w.rate + 1;
