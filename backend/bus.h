@@ -107,6 +107,7 @@ struct bus_redis_config {
     int64_t subscribe_linger_ms; /* --subscribe-linger-ms */
     int64_t backoff_max_ms;      /* --redis-backoff-max-ms */
     int64_t connect_timeout_ms;  /* --redis-connect-timeout-ms */
+    int64_t timeout_ms;          /* --redis-timeout (0: off) */
     const char *instance_id;     /* the value of this backend's presence fields */
     int64_t presence_ttl_ms;     /* a room's members hash: 3 heartbeats */
 };

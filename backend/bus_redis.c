@@ -269,8 +269,7 @@ static void call_cb(redisAsyncContext *ac, void *reply, void *priv);
 
 static int call_send(struct call *c)
 {
-    redisAsyncContext *ac = redis_link_ctx(c->bus->cmd);
-    if (!ac || c->buf.oom)
+    if (c->buf.oom)
         return -1;
     const char *argv[CALL_ARGS_MAX + 3];
     size_t lens[CALL_ARGS_MAX + 3];
@@ -285,14 +284,12 @@ static int call_send(struct call *c)
         argv[3 + i] = c->buf.p + c->off[i];
         lens[3 + i] = c->len[i];
     }
-    return redisAsyncCommandArgv(ac, call_cb, c, 3 + c->argc, argv, lens) == REDIS_OK ? 0 : -1;
+    return redis_link_command_argv(c->bus->cmd, call_cb, c, 3 + c->argc, argv, lens);
 }
 
 static void load_script(struct rbus *b, enum script_id id)
 {
-    redisAsyncContext *ac = redis_link_ctx(b->cmd);
-    if (ac)
-        redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", b->scripts[id].body);
+    redis_link_command(b->cmd, NULL, NULL, "SCRIPT LOAD %s", b->scripts[id].body);
 }
 
 static void call_cb(redisAsyncContext *ac, void *reply, void *priv)
@@ -649,15 +646,15 @@ static void redis_member(struct bus *bb, struct room *r, const char *sub, bool p
                          const char *event, size_t len)
 {
     struct rbus *b = (struct rbus *)bb;
-    redisAsyncContext *ac = redis_link_ctx(b->cmd);
     char key[KEY_MAX], ch[KEY_MAX];
-    if (!ac || !room_key(b, key, r->name, "members") || !room_key(b, ch, r->name, "ch"))
+    if (!redis_link_ctx(b->cmd) || !room_key(b, key, r->name, "members") ||
+        !room_key(b, ch, r->name, "ch"))
         return;
     if (present) {
-        redisAsyncCommand(ac, NULL, NULL, "HSET %s %s %s", key, sub, b->instance);
-        redisAsyncCommand(ac, NULL, NULL, "PEXPIRE %s %s", key, b->presence_ttl);
+        redis_link_command(b->cmd, NULL, NULL, "HSET %s %s %s", key, sub, b->instance);
+        redis_link_command(b->cmd, NULL, NULL, "PEXPIRE %s %s", key, b->presence_ttl);
     } else {
-        redisAsyncCommand(ac, NULL, NULL, "HDEL %s %s", key, sub);
+        redis_link_command(b->cmd, NULL, NULL, "HDEL %s %s", key, sub);
     }
     if (!event)
         return;
@@ -665,7 +662,7 @@ static void redis_member(struct bus *bb, struct room *r, const char *sub, bool p
     rr_text_printf(&t, "m %s ", b->instance);
     rr_text_append(&t, event, len);
     if (!t.oom)
-        redisAsyncCommand(ac, NULL, NULL, "PUBLISH %s %b", ch, t.p, t.len);
+        redis_link_command(b->cmd, NULL, NULL, "PUBLISH %s %b", ch, t.p, t.len);
     rr_text_free(&t);
 }
 
@@ -717,9 +714,8 @@ static void redis_presence_refresh(struct bus *bb, struct room *r, const char *c
                                    size_t n)
 {
     struct rbus *b = (struct rbus *)bb;
-    redisAsyncContext *ac = redis_link_ctx(b->cmd);
     char key[KEY_MAX];
-    if (!ac || n == 0 || !room_key(b, key, r->name, "members"))
+    if (!redis_link_ctx(b->cmd) || n == 0 || !room_key(b, key, r->name, "members"))
         return;
     const char **argv = malloc((2 + 2 * n) * sizeof(*argv));
     size_t *lens = malloc((2 + 2 * n) * sizeof(*lens));
@@ -732,8 +728,8 @@ static void redis_presence_refresh(struct bus *bb, struct room *r, const char *c
         }
         for (size_t i = 0; i < 2 + 2 * n; i++)
             lens[i] = strlen(argv[i]);
-        redisAsyncCommandArgv(ac, NULL, NULL, (int)(2 + 2 * n), argv, lens);
-        redisAsyncCommand(ac, NULL, NULL, "PEXPIRE %s %s", key, b->presence_ttl);
+        redis_link_command_argv(b->cmd, NULL, NULL, (int)(2 + 2 * n), argv, lens);
+        redis_link_command(b->cmd, NULL, NULL, "PEXPIRE %s %s", key, b->presence_ttl);
     }
     free(argv);
     free(lens);
@@ -881,11 +877,11 @@ static void refresh_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     struct rbus *b = t->data;
-    redisAsyncContext *ac = redis_link_ctx(b->cmd);
-    for (struct room *rec = room_next(b->rooms, NULL); ac && rec; rec = room_next(b->rooms, rec)) {
+    for (struct room *rec = room_next(b->rooms, NULL); redis_link_ctx(b->cmd) && rec;
+         rec = room_next(b->rooms, rec)) {
         char key[KEY_MAX];
         if (room_key(b, key, rec->name, "seq"))
-            redisAsyncCommand(ac, NULL, NULL, "EXPIRE %s %s", key, b->ttl);
+            redis_link_command(b->cmd, NULL, NULL, "EXPIRE %s %s", key, b->ttl);
     }
 }
 
@@ -962,9 +958,12 @@ struct bus *bus_redis_new(struct ev_loop *loop, const struct bus_redis_config *c
     ev_timer_init(&b->refresh, refresh_cb, 0.0, (double)cfg->history_ttl_s / 3.0 + 1.0);
     b->refresh.data = b;
     ev_timer_again(loop, &b->refresh);
-    struct redis_link_config lc = {cfg->host, cfg->port, BACKOFF_MIN_MS, cfg->backoff_max_ms,
-                                   cfg->connect_timeout_ms};
+    char ping[KEY_MAX];
+    struct redis_link_config lc = {
+        cfg->host,       cfg->port, BACKOFF_MIN_MS, cfg->backoff_max_ms, cfg->connect_timeout_ms,
+        cfg->timeout_ms, NULL};
     b->cmd = redis_link_new(loop, "command", &lc, cmd_change, b);
+    lc.ping_channel = rr_key_global(ping, sizeof(ping), b->prefix, "ping") ? ping : NULL;
     b->sub = redis_link_new(loop, "subscribe", &lc, sub_change, b);
     if (!b->cmd || !b->sub) {
         redis_free(&b->base);

@@ -171,6 +171,7 @@ static void registry_setup(void)
     reg_cfg.heartbeat_ms = o.heartbeat_s * 1000;
     reg_cfg.backoff_max_ms = redis_cfg.backoff_max_ms;
     reg_cfg.connect_timeout_ms = redis_cfg.connect_timeout_ms;
+    reg_cfg.timeout_ms = redis_cfg.timeout_ms;
     redis_cfg.instance_id = cfg.instance_id;
     redis_cfg.presence_ttl_ms = 3 * reg_cfg.heartbeat_ms;
 }
@@ -229,6 +230,10 @@ int main(int argc, char **argv)
          "longest wait between two attempts to reconnect to Redis", 100, 3600000},
         {"redis-connect-timeout-ms", RR_OPT_INT, &redis_cfg.connect_timeout_ms, "2000", "MS",
          "give up a connection attempt to Redis after this long", 100, 600000},
+        {"redis-timeout", RR_OPT_INT, &redis_cfg.timeout_ms, "2000", "MS",
+         "a Redis answer slower than this drops the connection as if Redis had closed it; a quiet "
+         "connection is PINGed as often (0: wait forever)",
+         0, 600000},
         {"admin-token-file", RR_OPT_STR, &o.admin_token_file, NULL, "FILE",
          "bearer token for POST /admin/drain and /admin/undrain (unset: admin endpoints off)", 0,
          0},

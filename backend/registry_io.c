@@ -43,8 +43,7 @@ static int64_t now_ms(void)
 
 void registry_io_beat(struct registry_io *r)
 {
-    redisAsyncContext *ac = redis_link_ctx(r->cmd);
-    if (!ac || r->leaving)
+    if (!redis_link_ctx(r->cmd) || r->leaving)
         return;
     struct rr_instance in = r->cfg.self;
     r->beat(r->arg, &in);
@@ -54,21 +53,20 @@ void registry_io_beat(struct registry_io *r)
     snprintf(rooms, sizeof(rooms), "%" PRIu64, in.rooms);
     snprintf(started, sizeof(started), "%" PRId64, in.started);
     snprintf(now, sizeof(now), "%" PRId64, now_ms());
-    redisAsyncCommand(ac, NULL, NULL,
-                      "HSET %s addr %s port %s server %s state %s conns %s rooms %s started %s "
-                      "version %s degraded %s",
-                      r->key, in.addr, port, in.server, rr_inst_state_name(in.state), conns, rooms,
-                      started, in.version, in.degraded ? "1" : "0");
-    redisAsyncCommand(ac, NULL, NULL, "PEXPIRE %s %s", r->key, r->ttl_ms);
-    redisAsyncCommand(ac, NULL, NULL, "ZADD %s %s %s", r->instances, now, in.id);
+    redis_link_command(r->cmd, NULL, NULL,
+                       "HSET %s addr %s port %s server %s state %s conns %s rooms %s started %s "
+                       "version %s degraded %s",
+                       r->key, in.addr, port, in.server, rr_inst_state_name(in.state), conns, rooms,
+                       started, in.version, in.degraded ? "1" : "0");
+    redis_link_command(r->cmd, NULL, NULL, "PEXPIRE %s %s", r->key, r->ttl_ms);
+    redis_link_command(r->cmd, NULL, NULL, "ZADD %s %s %s", r->instances, now, in.id);
 }
 
 /* The heartbeat goes first on the same connection, so an agent that reads
  * the registry on this message finds the new state. */
 void registry_io_announce(struct registry_io *r)
 {
-    redisAsyncContext *ac = redis_link_ctx(r->cmd);
-    if (!ac || r->leaving)
+    if (!redis_link_ctx(r->cmd) || r->leaving)
         return;
     registry_io_beat(r);
     struct rr_ctl_msg m = {.op = RR_CTL_STATE};
@@ -76,7 +74,7 @@ void registry_io_announce(struct registry_io *r)
     char msg[256];
     size_t n = rr_ctl_format(msg, sizeof(msg), &m);
     if (n)
-        redisAsyncCommand(ac, NULL, NULL, "PUBLISH %s %b", r->ctl_ch, msg, n);
+        redis_link_command(r->cmd, NULL, NULL, "PUBLISH %s %b", r->ctl_ch, msg, n);
 }
 
 static void finish_leave(struct registry_io *r)
@@ -111,10 +109,8 @@ void registry_io_leave(struct registry_io *r, void (*done)(void *arg), void *arg
     r->leaving = true;
     r->done = done;
     r->done_arg = arg;
-    redisAsyncContext *ac = redis_link_ctx(r->cmd);
-    if (!ac || redisAsyncCommand(ac, NULL, NULL, "DEL %s", r->key) != REDIS_OK ||
-        redisAsyncCommand(ac, leave_cb, r, "ZREM %s %s", r->instances, r->cfg.self.id) !=
-            REDIS_OK) {
+    if (redis_link_command(r->cmd, NULL, NULL, "DEL %s", r->key) < 0 ||
+        redis_link_command(r->cmd, leave_cb, r, "ZREM %s %s", r->instances, r->cfg.self.id) < 0) {
         finish_leave(r);
         return;
     }
@@ -178,9 +174,12 @@ struct registry_io *registry_io_new(struct ev_loop *loop, const struct registry_
     ev_timer_init(&r->timer, timer_cb, 0.0, (double)cfg->heartbeat_ms / 1000.0);
     r->timer.data = r;
     ev_timer_again(loop, &r->timer);
-    struct redis_link_config lc = {cfg->host, cfg->port, BACKOFF_MIN_MS, cfg->backoff_max_ms,
-                                   cfg->connect_timeout_ms};
+    char ping[KEY_MAX];
+    struct redis_link_config lc = {
+        cfg->host,       cfg->port, BACKOFF_MIN_MS, cfg->backoff_max_ms, cfg->connect_timeout_ms,
+        cfg->timeout_ms, NULL};
     r->cmd = redis_link_new(loop, "registry", &lc, cmd_change, r);
+    lc.ping_channel = rr_key_global(ping, sizeof(ping), cfg->prefix, "ping") ? ping : NULL;
     r->sub = redis_link_new(loop, "control", &lc, sub_change, r);
     if (!r->cmd || !r->sub) {
         registry_io_free(r);

@@ -22,6 +22,7 @@ struct registry_io_config {
     int64_t heartbeat_ms;
     int64_t backoff_max_ms;
     int64_t connect_timeout_ms;
+    int64_t timeout_ms;      /* --redis-timeout (0: off) */
     struct rr_instance self; /* id, server, addr, port, started, version: fixed */
 };
 

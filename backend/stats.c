@@ -85,6 +85,9 @@ void backend_stats_render(struct rr_text *t, uint64_t rooms, bool degraded, bool
             rr_load(&s->events));
     counter(t, "roomrelay_deliveries_total", "Room messages queued to WebSocket connections.",
             rr_load(&s->deliveries));
+    counter(t, "roomrelay_redis_timeouts_total",
+            "Redis connections dropped because an answer took longer than --redis-timeout.",
+            rr_load(&s->redis_timeouts));
     counter(t, "roomrelay_bytes_sent_total", "Bytes written to clients.", rr_load(&s->bytes_out));
     counter(t, "roomrelay_bytes_received_total", "Bytes read from clients.", rr_load(&s->bytes_in));
     rr_prom_hist(t, "roomrelay_flush_seconds",

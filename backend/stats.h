@@ -48,7 +48,9 @@ struct backend_stats {
     _Atomic uint64_t deliveries; /* frames queued to connections */
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t bytes_in;
-    _Atomic uint64_t closes[16];  /* by close code - 1000 (1000..1015) */
+    _Atomic uint64_t closes[16]; /* by close code - 1000 (1000..1015) */
+    _Atomic uint64_t
+        redis_timeouts; /* Redis links dropped for an answer slower than --redis-timeout */
     struct rr_hist flush_seconds; /* time of one pass flushing dirty connections */
 };
 

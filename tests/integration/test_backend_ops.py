@@ -30,6 +30,7 @@ FAMILIES = {
     "roomrelay_messages_duplicate_total": "counter",
     "roomrelay_room_events_total": "counter",
     "roomrelay_deliveries_total": "counter",
+    "roomrelay_redis_timeouts_total": "counter",
     "roomrelay_bytes_sent_total": "counter",
     "roomrelay_bytes_received_total": "counter",
     "roomrelay_flush_seconds": "histogram",

@@ -4,7 +4,8 @@ Members of one room on both backends receive one gap-free sequence, acks
 carry the right seq, a publish id resent through the other backend is
 published once, the publish script is called by SHA and loaded again after
 SCRIPT FLUSH, and a member that reconnects with `since` gets exactly what it
-missed, then live messages.
+missed, then live messages. With Redis down (killed) or hung (stopped), local
+rooms keep talking and seqs go on when it is back.
 """
 import asyncio
 import hashlib
@@ -328,42 +329,61 @@ class ShortHistory(Cluster):
         B.run(body())
 
 
-class RedisDown(Cluster):
-    backend_args = ["--redis-backoff-max-ms", "300"]
+class RedisAway(Cluster):
+    """What RedisDown and RedisHangs share: alice and carol on ws1, bob on
+    ws2, in one room; no tests of its own."""
 
     def health(self, backend):
         status, _, body = harness.http_get(backend.port, "/health")
         return status, B.json.loads(body)["status"]
 
+    async def three_members(self, room):
+        """alice, carol (ws1) and bob (ws2), after a first message, seq 1."""
+        alice, _ = await self.member(self.ws1, room, "alice")
+        carol, _ = await self.member(self.ws1, room, "carol")
+        bob, _ = await self.member(self.ws2, room, "bob")
+        await B.send_json(alice, type="publish", room=room, data="up", id="u0")
+        for ws in (alice, carol, bob):
+            self.assertEqual((await self.collect(ws, 1, ws is alice))[0][0]["seq"], 1)
+        return alice, carol, bob
+
+    def wait_degraded(self):
+        for b in (self.ws1, self.ws2):
+            harness.wait_for(lambda: self.health(b) == (503, "degraded"),
+                             what=f"{b.name} degraded")
+            self.assertEqual(B.metrics(b.port)["roomrelay_degraded"], 1)
+
+    def wait_healthy(self):
+        for b in (self.ws1, self.ws2):
+            harness.wait_for(lambda: healthy(b.port), what=f"{b.name} healthy again")
+            self.assertEqual(B.metrics(b.port)["roomrelay_degraded"], 0)
+
+    async def numbered_here(self, room, alice, carol, bob):
+        """Redis away: ws1 numbers alice's publishes 2, 3, 4 itself, acks
+        and all; carol gets them, bob on ws2 nothing."""
+        for i in range(3):
+            await B.send_json(alice, type="publish", room=room, data=f"d{i}", id=f"d{i}")
+        msgs, acks = await self.collect(alice, 3, 3)
+        self.assertEqual([m["seq"] for m in msgs], [2, 3, 4])
+        self.assertEqual([a["seq"] for a in acks], [2, 3, 4])
+        self.assertEqual((await self.collect(carol, 3))[0], msgs)
+        await B.assert_quiet(bob)
+
+
+class RedisDown(RedisAway):
+    backend_args = ["--redis-backoff-max-ms", "300"]
+
     def test_local_rooms_keep_talking_while_redis_is_down_and_seqs_go_on_after(self):
         async def body():
             room = self.room()
-            alice, _ = await self.member(self.ws1, room, "alice")
-            carol, _ = await self.member(self.ws1, room, "carol")
-            bob, _ = await self.member(self.ws2, room, "bob")
-            await B.send_json(alice, type="publish", room=room, data="up", id="u0")
-            for ws in (alice, carol, bob):
-                self.assertEqual((await self.collect(ws, 1, ws is alice))[0][0]["seq"], 1)
-
+            alice, carol, bob = await self.three_members(room)
             port = self.redis.port
             self.redis.stop(harness.signal.SIGKILL)
-            for b in (self.ws1, self.ws2):
-                harness.wait_for(lambda: self.health(b) == (503, "degraded"),
-                                 what=f"{b.name} degraded")
-                self.assertEqual(B.metrics(b.port)["roomrelay_degraded"], 1)
-            # Numbered here: local members keep talking, acks and all.
-            for i in range(3):
-                await B.send_json(alice, type="publish", room=room, data=f"d{i}", id=f"d{i}")
-            msgs, acks = await self.collect(alice, 3, 3)
-            self.assertEqual([m["seq"] for m in msgs], [2, 3, 4])
-            self.assertEqual([a["seq"] for a in acks], [2, 3, 4])
-            self.assertEqual((await self.collect(carol, 3))[0], msgs)
-            await B.assert_quiet(bob)
+            self.wait_degraded()
+            await self.numbered_here(room, alice, carol, bob)
 
             type(self).redis = harness.start_redis(port=port)
-            for b in (self.ws1, self.ws2):
-                harness.wait_for(lambda: healthy(b.port), what=f"{b.name} healthy again")
-                self.assertEqual(B.metrics(b.port)["roomrelay_degraded"], 0)
+            self.wait_healthy()
             # Redis came back empty: its seq caught up with ws1's, never lower.
             await B.send_json(alice, type="publish", room=room, data="back", id="b0")
             msgs, acks = await self.collect(alice, 1, 1)
@@ -380,6 +400,53 @@ class RedisDown(Cluster):
             joined = await B.recv_json(dave)
             self.assertEqual((joined["seq"], joined["complete"]), (6, False))
             for ws in (alice, carol, bob, dave):
+                await ws.close()
+        B.run(body())
+
+
+class RedisHangs(RedisAway):
+    """Redis stopped (SIGSTOP) with its connections open: hiredis would wait
+    forever; --redis-timeout drops the links as if Redis had closed them."""
+
+    backend_args = ["--redis-timeout", "1000", "--redis-backoff-max-ms", "300"]
+
+    def test_a_stopped_redis_is_noticed_the_publish_in_flight_fails_and_seqs_go_on_after(self):
+        async def body():
+            room = self.room()
+            alice, carol, bob = await self.three_members(room)
+            self.redis.kill(harness.signal.SIGSTOP)
+            self.addCleanup(self.redis.kill, harness.signal.SIGCONT)
+            # Its script call waits for an answer that never comes, until the
+            # command link is dropped: the answer a lost Redis gives.
+            await B.send_json(alice, type="publish", room=room, data="lost", id="h0")
+            err = await B.recv_json(alice)
+            self.assertEqual((err["type"], err["code"], err["id"]), ("error", "unavailable", "h0"))
+            # ws2 has idle links only: its PINGs go unanswered.
+            self.wait_degraded()
+            for b in (self.ws1, self.ws2):
+                self.assertGreaterEqual(B.metrics(b.port)["roomrelay_redis_timeouts_total"], 1)
+            self.assertIn("no answer from", self.ws1.output())
+            await self.numbered_here(room, alice, carol, bob)
+
+            self.redis.kill(harness.signal.SIGCONT)
+            self.wait_healthy()
+            # One sequence again, above what ws1 numbered alone, on both sides
+            # (the lost publish may have run when Redis woke up: the client
+            # would resend it with its id, and get its seq).
+            await B.send_json(alice, type="publish", room=room, data="back", id="b0")
+            msgs, acks = await self.collect(alice, 1, 1)
+            seq = msgs[0]["seq"]
+            self.assertGreater(seq, 4)
+            self.assertEqual(acks[0]["seq"], seq)
+            for ws in (carol, bob):
+                self.assertEqual((await self.collect(ws, 1))[0], msgs)
+            await B.send_json(bob, type="publish", room=room, data="from ws2", id="b1")
+            for ws in (alice, carol, bob):
+                m = (await self.collect(ws, 1))[0][0]
+                self.assertEqual((m["seq"], m["data"]), (seq + 1, "from ws2"))
+            self.assertEqual(harness.redis_cmd(self.redis.port, "GET", f"rr:{{{room}}}:seq"),
+                             str(seq + 1))
+            for ws in (alice, carol, bob):
                 await ws.close()
         B.run(body())
 
