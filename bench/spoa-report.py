@@ -35,6 +35,10 @@ E2E_CASES = [
     ("c_rs256_hit", "e2e-c-rs256-hit", "(c) roomrelay-spoa RS256, cache hit", "b_rs256"),
     ("c_hs256_miss", "e2e-c-hs256-miss", "(c) roomrelay-spoa HS256, cache miss", "b_hs256"),
     ("c_rs256_miss", "e2e-c-rs256-miss", "(c) roomrelay-spoa RS256, cache miss", "b_rs256"),
+    ("c_hs256_hit_shipped", "e2e-c-hs256-hit-shipped",
+     "(c) with the shipped haproxy.cfg (JSON /demo answer), HS256, cache hit", "b_hs256"),
+    ("c_hs256_hit_unix", "e2e-c-hs256-hit-unix",
+     "(c) agent on a Unix socket (--listen unix@PATH), HS256, cache hit", "b_hs256"),
 ]
 
 LIGHT_CASES = [

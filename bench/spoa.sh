@@ -123,14 +123,27 @@ http_200() {
     [ "$code" = 200 ]
 }
 
-# start_agent CACHE_SIZE: one worker thread, on the system-under-test core.
+unix_open() {
+    "$PY" -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$1" \
+        2>/dev/null
+}
+
+# start_agent CACHE_SIZE [unix]: one worker thread, on the system-under-test
+# core, listening on a free TCP port, or with "unix" on a Unix socket. Sets
+# spoa_addr (HAProxy's RR_SPOA_ADDR) and, for TCP, spoa_port.
 start_agent() {
-    spoa_port=$(free_port)
-    start_bg "$tmp/agent.log" "$AGENT" --listen "127.0.0.1:$spoa_port" --threads 1 \
+    local ready
+    if [ "${2:-}" = unix ]; then
+        spoa_port='' spoa_addr=unix@$tmp/spoa.sock ready=(unix_open "$tmp/spoa.sock")
+    else
+        spoa_port=$(free_port)
+        spoa_addr=127.0.0.1:$spoa_port ready=(tcp_open "$spoa_port")
+    fi
+    start_bg "$tmp/agent.log" "$AGENT" --listen "$spoa_addr" --threads 1 \
         --cache-size "$1" --hmac-secret-file "$keys/hmac.secret" \
         --pem-key "$keys/rsa.pub.pem" --log-level warn
     agent_pid=$started_pid
-    wait_ready roomrelay-spoa "$agent_pid" "$tmp/agent.log" tcp_open "$spoa_port"
+    wait_ready roomrelay-spoa "$agent_pid" "$tmp/agent.log" "${ready[@]}"
 }
 
 stop_agent() {
@@ -141,7 +154,7 @@ stop_agent() {
 # start_haproxy CONFIG READY_PATH READY_TOKEN: HAProxy with nbthread 1.
 start_haproxy() {
     http_port=$(free_port)
-    RR_HTTP_BIND=127.0.0.1:$http_port RR_SPOA_ADDR=127.0.0.1:${spoa_port:-1} \
+    RR_HTTP_BIND=127.0.0.1:$http_port RR_SPOA_ADDR=${spoa_addr:-127.0.0.1:1} \
         RR_HAPROXY_DIR=$PWD/haproxy RR_STATS_SOCKET=$tmp/haproxy.sock \
         start_bg "$tmp/haproxy.log" haproxy -db -f bench/haproxy-bench-global.cfg -f "$1"
     haproxy_pid=$started_pid
@@ -283,17 +296,31 @@ if start_haproxy bench/haproxy-jwt-native.cfg /demo "$hs_one"; then
 fi
 stop_haproxy
 
-# (c) the shipped haproxy/haproxy.cfg and the agent, both on core 0; cache
-#     hits with one token, then misses with unique tokens and no cache.
-if start_agent 65536 && start_haproxy haproxy/haproxy.cfg /demo "$hs_one"; then
-    sat e2e-c-hs256-hit -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
-    sat e2e-c-rs256-hit -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
-    light e2e-c-rs256-hit-light -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" \
-        "$(url)"
+# (c) the agent behind bench/haproxy-spoa.cfg (the shipped authentication
+#     step, answering as (a) and (b) do), both on core 0; cache hits with one
+#     token, then misses with unique tokens and no cache. Then, for
+#     reference, the shipped haproxy/haproxy.cfg itself with cache hits.
+if start_agent 65536; then
+    if start_haproxy bench/haproxy-spoa.cfg /demo "$hs_one"; then
+        sat e2e-c-hs256-hit -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
+        sat e2e-c-rs256-hit -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
+        light e2e-c-rs256-hit-light -s bench/wrk-report.lua \
+            -H "Authorization: Bearer $rs_one" "$(url)"
+    fi
+    stop_haproxy
+    if start_haproxy haproxy/haproxy.cfg /demo "$hs_one"; then
+        sat e2e-c-hs256-hit-shipped -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" \
+            "$(url)"
+    fi
+    stop_haproxy
+fi
+stop_agent
+if start_agent 65536 unix && start_haproxy bench/haproxy-spoa.cfg /demo "$hs_one"; then
+    sat e2e-c-hs256-hit-unix -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
 fi
 stop_haproxy
 stop_agent
-if start_agent 0 && start_haproxy haproxy/haproxy.cfg /demo "$hs_one"; then
+if start_agent 0 && start_haproxy bench/haproxy-spoa.cfg /demo "$hs_one"; then
     sat e2e-c-hs256-miss -s bench/wrk-tokens.lua "$(url)" -- "$keys/hs256-many.txt"
     sat e2e-c-rs256-miss -s bench/wrk-tokens.lua "$(url)" -- "$keys/rs256-many.txt"
     light e2e-c-rs256-miss-light -s bench/wrk-tokens.lua "$(url)" -- "$keys/rs256-many.txt"

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/net.h"
+
 static const char *conf_prog = "roomrelay";
 
 void rr_opts_die(const char *fmt, ...)
@@ -227,6 +229,12 @@ void rr_opts_check_hostport(const char *flag, const char *addr)
     uint16_t port;
     if (addr && rr_parse_hostport(addr, host, sizeof(host), &port) < 0)
         rr_opts_die("%s: '%s' is not HOST:PORT", flag, addr);
+}
+
+void rr_opts_check_listen(const char *flag, const char *addr)
+{
+    if (!rr_unix_path(addr))
+        rr_opts_check_hostport(flag, addr);
 }
 
 int rr_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)

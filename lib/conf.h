@@ -60,6 +60,10 @@ void rr_opts_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), nore
  * parses: a listen address is checked with the options, not when binding. */
 void rr_opts_check_hostport(const char *flag, const char *addr);
 
+/* The same, for a listening address that may also be a Unix socket path
+ * ("unix@PATH" or "/PATH"). */
+void rr_opts_check_listen(const char *flag, const char *addr);
+
 /* Splits "host:port" ("[v6]:port" too) into host and port; returns 0 or -1. */
 int rr_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
 

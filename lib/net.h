@@ -1,5 +1,6 @@
 /*
- * Socket helpers shared by the binaries: listening sockets from HOST:PORT.
+ * Socket helpers shared by the binaries: listening sockets from HOST:PORT,
+ * or from a Unix socket path.
  */
 #ifndef RR_NET_H
 #define RR_NET_H
@@ -13,5 +14,15 @@
  * "<what> <addr>: <reason>". */
 int rr_listen_tcp(const char *what, const char *addr, bool reuseport, int backlog, char *err,
                   size_t errlen);
+
+/* The path of a Unix socket address, "unix@PATH" or an absolute "/PATH"
+ * (HAProxy's spellings), or NULL when addr is not one. */
+const char *rr_unix_path(const char *addr);
+
+/* Opens a non-blocking listening Unix stream socket at path, mode 0660. A
+ * socket file left there by a process that is gone is replaced; a live one
+ * (something accepts on it) or a file that is not a socket is an error.
+ * Returns the fd, or -1 with err filled as "<what> <path>: <reason>". */
+int rr_listen_unix(const char *what, const char *path, int backlog, char *err, size_t errlen);
 
 #endif

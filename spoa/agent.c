@@ -479,7 +479,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             continue;
         }
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (!rr_unix_path(w->ctx.cfg->listen))
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
         struct conn *c = calloc(1, sizeof(*c));
         size_t rcap = (size_t)w->ctx.cfg->max_frame_size + SPOP_LEN_PREFIX;
@@ -582,7 +583,16 @@ int spoa_agent_start(const struct spoa_config *cfg, char *err, size_t errlen)
         per_thread_cache = 1;
     for (size_t i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
-        w->lfd = rr_listen_tcp("--listen", cfg->listen, true, 1024, err, errlen);
+        /* TCP: a SO_REUSEPORT socket per worker, and the kernel spreads the
+         * connections. Unix sockets have no SO_REUSEPORT: one socket, and
+         * each worker accepts on a copy of it. */
+        const char *path = rr_unix_path(cfg->listen);
+        if (!path)
+            w->lfd = rr_listen_tcp("--listen", cfg->listen, true, 1024, err, errlen);
+        else if (i == 0)
+            w->lfd = rr_listen_unix("--listen", path, 1024, err, errlen);
+        else if ((w->lfd = fcntl(workers[0].lfd, F_DUPFD_CLOEXEC, 0)) < 0)
+            snprintf(err, errlen, "--listen %s: %s", path, strerror(errno));
         if (w->lfd < 0)
             return -1;
         w->loop = ev_loop_new(EVFLAG_AUTO);
@@ -614,6 +624,10 @@ int spoa_agent_start(const struct spoa_config *cfg, char *err, size_t errlen)
 
 void spoa_agent_stop(void)
 {
+    /* The socket file goes first: HAProxy then fails fast (ENOENT) on a new
+     * connection rather than queueing it on a socket no one accepts on. */
+    if (nworkers && rr_unix_path(workers[0].ctx.cfg->listen))
+        unlink(rr_unix_path(workers[0].ctx.cfg->listen));
     for (size_t i = 0; i < nworkers; i++)
         ev_async_send(workers[i].loop, &workers[i].stop_async);
     for (size_t i = 0; i < nworkers; i++) {

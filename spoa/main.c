@@ -105,8 +105,8 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 int main(int argc, char **argv)
 {
     const struct rr_opt opts[] = {
-        {"listen", RR_OPT_STR, &cfg.listen, "127.0.0.1:12345", "HOST:PORT",
-         "address for HAProxy's SPOP connections", 0, 0},
+        {"listen", RR_OPT_STR, &cfg.listen, "127.0.0.1:12345", "HOST:PORT|unix@PATH",
+         "address for HAProxy's SPOP connections: TCP, or a Unix socket (mode 0660)", 0, 0},
         {"threads", RR_OPT_INT, &cfg.threads, "0", "N",
          "worker threads, each with its own event loop (0: one per core)", 0, 256},
         RR_KEYOPTS_ENTRIES(keyopts),
@@ -167,7 +167,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.claim_vars.n; i++)
         check_var_name(cfg.claim_vars.v[i]);
     check_fail_closed_fits();
-    rr_opts_check_hostport("--listen", cfg.listen);
+    rr_opts_check_listen("--listen", cfg.listen);
     rr_opts_check_hostport("--metrics-listen", o.metrics_listen);
     if (!rr_keyopts_any(&keyopts))
         rr_opts_die("no keys: give at least one of --hmac-secret (RR_HMAC_SECRET), "

@@ -144,16 +144,29 @@ class Proc:
                 raise AssertionError(f"{self.name}: sanitizer report:\n{out[-6000:]}")
 
 
-def start_agent(args, port=None, metrics_port=None, env=None):
-    port = port or free_port()
-    argv = [binary("roomrelay-spoa"), "--listen", f"127.0.0.1:{port}",
-            "--threads", "2", "--log-level", "debug"]
+def unix_open(path):
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+def start_agent(args, port=None, metrics_port=None, env=None, unix_path=None):
+    """Starts roomrelay-spoa on 127.0.0.1:port (a free one by default), or on
+    the Unix socket unix_path, and waits until it accepts connections."""
+    port = None if unix_path else port or free_port()
+    listen = f"unix@{unix_path}" if unix_path else f"127.0.0.1:{port}"
+    argv = [binary("roomrelay-spoa"), "--listen", listen, "--threads", "2", "--log-level", "debug"]
     if metrics_port:
         argv += ["--metrics-listen", f"127.0.0.1:{metrics_port}"]
     proc = Proc("spoa", argv + list(args), env=env)
     proc.port = port
+    proc.listen = listen
     proc.metrics_port = metrics_port
-    wait_for(lambda: port_open(port) or not proc.alive(), what="roomrelay-spoa to listen")
+    wait_for(lambda: (unix_open(unix_path) if unix_path else port_open(port)) or not proc.alive(),
+             what="roomrelay-spoa to listen")
     if not proc.alive():
         raise RuntimeError("roomrelay-spoa exited:\n" + proc.output())
     return proc

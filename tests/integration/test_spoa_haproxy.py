@@ -19,33 +19,23 @@ import keys as K  # noqa: E402
 import tap  # noqa: E402
 
 
-def metric(port, name):
-    """Sum of the samples of one metric family (with any labels) from /metrics,
-    or the sample whose name{labels} matches exactly when name has braces."""
-    status, _, body = harness.http_get(port, "/metrics")
-    assert status == 200, status
-    total = 0
-    for line in body.splitlines():
-        if line.startswith("#"):
-            continue
-        key, _, val = line.rpartition(" ")
-        if key == name or ("{" not in name and key.split("{")[0] == name):
-            total += float(val)
-    return total
-
-
 class Cluster:
     """One agent, one HAProxy, keys in a temporary folder."""
 
-    def __init__(self, agent_args=(), haproxy_env=None):
+    def __init__(self, agent_args=(), haproxy_env=None, unix=False):
+        """unix: the agent listens on a Unix socket in the keys' folder."""
         self.dir = harness.tmpdir()
         self.keys = K.KeySet(self.dir)
         self.metrics_port = harness.free_port()
         self.agent = harness.start_agent(
             self.keys.agent_args() + ["--issuer", "https://issuer.test", "--audience", "rooms",
                                       "--leeway", "5", "--claim-var", "rooms"] + list(agent_args),
-            metrics_port=self.metrics_port)
-        self.haproxy = harness.start_haproxy(self.agent.port, extra_env=haproxy_env)
+            metrics_port=self.metrics_port,
+            unix_path=os.path.join(self.dir, "spoa.sock") if unix else None)
+        env = dict(haproxy_env or {})
+        if unix:
+            env["RR_SPOA_ADDR"] = self.agent.listen
+        self.haproxy = harness.start_haproxy(self.agent.port, extra_env=env)
         harness.wait_for(lambda: harness.server_state(self.haproxy, "be_spoa", "spoa1") == "UP",
                          what="HAProxy to see the agent UP")
 
@@ -60,6 +50,20 @@ class Cluster:
     def stop(self):
         self.haproxy.stop()
         self.agent.stop()
+
+    def spoe_log_lines(self):
+        """HAProxy's per-group SPOE log lines for the auth group."""
+        return [line for line in self.haproxy.output().splitlines()
+                if "SPOE: [roomrelay-agent] <GROUP:auth>" in line]
+
+    def logged_request(self, sub):
+        """Makes one authenticated request and waits until HAProxy has logged
+        it, so that every log line of its SPOE exchange is written too."""
+        st, _, b = self.get(path="/demo?tag=" + sub,
+                            headers={"Authorization": "Bearer " + self.token(sub=sub)})
+        assert st == 200, b
+        harness.wait_for(lambda: "/demo?tag=" + sub in self.haproxy.output(),
+                         what="HAProxy to log the request")
 
 
 class CheckTokenThroughHAProxy(unittest.TestCase):
@@ -175,19 +179,23 @@ class CheckTokenThroughHAProxy(unittest.TestCase):
 
     def test_repeat_token_is_answered_from_cache(self):
         tok = self.c.token(sub="cached")
-        before = metric(self.c.metrics_port, "roomrelay_spoa_token_cache_hits_total")
+        before = harness.metric(self.c.metrics_port, "roomrelay_spoa_token_cache_hits_total")
         for _ in range(5):
             st, h, b = self.c.get(headers={"Authorization": "Bearer " + tok})
             self.assert_ok(st, h, b, "cached")
-        after = metric(self.c.metrics_port, "roomrelay_spoa_token_cache_hits_total")
+        after = harness.metric(self.c.metrics_port, "roomrelay_spoa_token_cache_hits_total")
         # Two worker threads each verify once at most; the rest are hits.
         self.assertGreaterEqual(after - before, 3)
 
+    def test_answered_groups_are_not_logged_at_the_default_level(self):
+        self.c.logged_request("quiet")
+        self.assertEqual(self.c.spoe_log_lines(), [])
+
     def test_refusals_are_counted_by_reason(self):
         name = 'roomrelay_spoa_check_token_total{result="bad_audience"}'
-        before = metric(self.c.metrics_port, name)
+        before = harness.metric(self.c.metrics_port, name)
         self.c.get(headers={"Authorization": "Bearer " + self.c.token(aud="nope")})
-        self.assertEqual(metric(self.c.metrics_port, name), before + 1)
+        self.assertEqual(harness.metric(self.c.metrics_port, name), before + 1)
 
 
 class KeyRotation(unittest.TestCase):
@@ -233,8 +241,8 @@ class KeyRotation(unittest.TestCase):
         with open(self.c.keys.jwks_file, "w") as f:
             f.write("{not json")
         self.c.agent.kill(signal.SIGHUP)
-        harness.wait_for(lambda: metric(self.c.metrics_port,
-                                        'roomrelay_spoa_key_reloads_total{result="failed"}') >= 1,
+        harness.wait_for(lambda: harness.metric(self.c.metrics_port,
+                                                'roomrelay_spoa_key_reloads_total{result="failed"}') >= 1,
                          what="the failed reload to be counted")
         st, h, b = self.c.get(headers={"Authorization": "Bearer " + tok})
         self.assertEqual(st, 200, b)
@@ -256,6 +264,11 @@ class AgentFailure(unittest.TestCase):
         st, h, _ = self.c.get(headers={"Authorization": "Bearer " + tok})
         self.assertEqual(st, 401)
         self.assertEqual(h.get("x-rr-auth-err"), "agent_unavailable")
+        # The unanswered group is logged at warning level (<4>), with a
+        # non-zero status.
+        harness.wait_for(lambda: any(line.startswith("<4>") and " st=0 " not in line
+                                     for line in self.c.spoe_log_lines()),
+                         what="HAProxy to log the unanswered SPOE group")
         self.c.agent = harness.start_agent(
             self.c.keys.agent_args() + ["--issuer", "https://issuer.test", "--audience", "rooms"],
             port=port)
@@ -267,6 +280,44 @@ class AgentFailure(unittest.TestCase):
                          200)
         self.assertEqual(self.c.agent.stop(signal.SIGTERM), 0)
         self.assertIn("stopped", self.c.agent.output())
+
+
+class SpoeLogLevel(unittest.TestCase):
+    """RR_SPOE_LOG_LEVEL=notice logs every group HAProxy sends, answered or not."""
+
+    def setUp(self):
+        self.c = Cluster(haproxy_env={"RR_SPOE_LOG_LEVEL": "notice"})
+
+    def tearDown(self):
+        self.c.stop()
+
+    def test_answered_group_is_logged_at_notice(self):
+        self.c.logged_request("loud")
+        lines = self.c.spoe_log_lines()
+        self.assertTrue(any(line.startswith("<5>") and " st=0 " in line for line in lines), lines)
+
+
+class UnixSocket(unittest.TestCase):
+    """--listen unix@PATH, and HAProxy's be_spoa server at that path."""
+
+    def setUp(self):
+        self.c = Cluster(unix=True)
+
+    def tearDown(self):
+        self.c.stop()
+
+    def test_tokens_are_checked_over_the_unix_socket(self):
+        st, h, b = self.c.get(headers={"Authorization": "Bearer " + self.c.token(sub="sock")})
+        self.assertEqual(st, 200, b)
+        self.assertEqual(h.get("x-rr-sub"), "sock")
+        st, h, b = self.c.get(headers={"Authorization": "Bearer " + self.c.token(aud="nope")})
+        self.assertEqual((st, h.get("x-rr-auth-err")), (401, "bad_audience"), b)
+
+    def test_socket_file_is_removed_on_stop(self):
+        path = self.c.agent.listen[len("unix@"):]
+        self.assertTrue(os.path.exists(path))
+        self.assertEqual(self.c.agent.stop(signal.SIGTERM), 0)
+        self.assertFalse(os.path.exists(path))
 
 
 class OversizedPayload(unittest.TestCase):
@@ -297,7 +348,7 @@ class OversizedPayload(unittest.TestCase):
             t.join()
         self.assertEqual(big, [401] * 10)
         self.assertEqual(results, [200] * 80)
-        self.assertEqual(metric(self.c.metrics_port, "roomrelay_spoa_disconnects_received_total"), 0)
+        self.assertEqual(harness.metric(self.c.metrics_port, "roomrelay_spoa_disconnects_received_total"), 0)
 
 
 if __name__ == "__main__":
