@@ -5,6 +5,12 @@ one line per aim of the issue saying met or not met, with the numbers.
 A point whose load generator saw errors, refusals or non-2xx answers is
 reported as invalid, never as a number, and its ratios are left out.
 
+The end-to-end points run in rounds (NAME.r1 .. NAME.rN, RR_BENCH_ROUNDS). A
+configuration's row is its median round (by req/s; by p99 at light load),
+with the spread over the rounds; a ratio is taken round by round (the two
+points closest in time) and the median of those is reported. One invalid
+round makes the row invalid.
+
 Usage: /usr/bin/python3 bench/spoa-report.py RAW_DIR OUT_JSON OUT_MD [DOC_MD]
 DOC_MD (docs/benchmarks.md) gets the table between its
 "<!-- spoa-results:begin -->" and "<!-- spoa-results:end -->" lines.
@@ -12,6 +18,7 @@ DOC_MD (docs/benchmarks.md) gets the table between its
 import datetime
 import json
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -103,6 +110,36 @@ def p99_ratio(num, den):
     return round(pair[0]["p99_us"] / pair[1]["p99_us"], 3) if pair and pair[1]["p99_us"] else None
 
 
+def p99_added_ms(num, den):
+    pair = ratio(num, den)
+    return round((pair[0]["p99_us"] - pair[1]["p99_us"]) / 1000.0, 3) if pair else None
+
+
+def per_round(fn, nums, dens):
+    """The median over the rounds of fn(round's point, same round's baseline);
+    None if any round has no value."""
+    vals = [fn(c, b) for c, b in zip(nums, dens)]
+    if not vals or any(v is None for v in vals):
+        return None
+    return round(statistics.median(vals), 3)
+
+
+def median_point(points, key):
+    """The round whose `key` is the median (the lower middle one for an even
+    count), with `key`'s smallest and largest value over the rounds; invalid,
+    with the first bad round's reason, if any round is."""
+    for i, p in enumerate(points):
+        if not p.get("valid"):
+            bad = dict(p)
+            bad["why"] = f"round {i + 1} of {len(points)}: {p.get('why', '?')}"
+            return bad
+    ordered = sorted(points, key=lambda p: p[key])
+    m = dict(ordered[(len(ordered) - 1) // 2])
+    m["rounds"] = len(points)
+    m["spread"] = [ordered[0][key], ordered[-1][key]]
+    return m
+
+
 def machine():
     return benchlib.machine(haproxy=(["haproxy", "-v"], r"HAProxy version (\S+)"),
                             wrk=(["wrk", "-v"], r"wrk (\S+)"),
@@ -132,44 +169,49 @@ def cell(p, key, scale=1.0, digits=0):
     return fmt_num(p[key] / scale, digits) if p.get("valid") else "–"
 
 
+def spread(p):
+    """" (lowest–highest)" over the rounds, for a valid point of 2 rounds or more."""
+    if not p.get("valid") or p.get("rounds", 1) < 2:
+        return ""
+    return f" ({fmt_num(p['spread'][0])}–{fmt_num(p['spread'][1])})"
+
+
 def is_noisy(*points):
     return any(p.get("cpu", {}).get("other", 0) > NOISY_CORES for p in points)
 
 
-def aims(e2e, light):
-    """Each aim's verdict; one judged on a noisy point says so."""
+def aims(e2e, light, ratios, light_added):
+    """Each aim's verdict, from the medians over the rounds; one judged on a
+    noisy point says so."""
     out = []
 
     def line(text, met, detail, *points):
         out.append({"aim": text, "met": met, "noisy": is_noisy(*points), "detail": detail})
 
-    for alg in ("hs256", "rs256"):
-        c, b = e2e[f"c_{alg}_hit"], e2e[f"b_{alg}"]
-        r = rps_ratio(c, b)
-        line(f"cache hits, {alg.upper()}: (c) at least as fast as (b)",
-             None if r is None else r >= 1.0,
+    def faster(text, key, bkey, floor):
+        c, b = e2e[key], e2e[bkey]
+        r = ratios.get(key, {}).get("rps_vs_b")
+        line(text, None if r is None else r >= floor,
              "invalid point" if r is None else
-             f"(c) {c['rps']:,.0f} req/s vs (b) {b['rps']:,.0f} req/s = {r:.2f}x", c, b)
-    c, b = e2e["c_rs256_miss"], e2e["b_rs256"]
-    r = rps_ratio(c, b)
-    line("uncached RS256: (c) within 0.8x of (b)", None if r is None else r >= 0.8,
-         "invalid point" if r is None else
-         f"(c) {c['rps']:,.0f} req/s vs (b) {b['rps']:,.0f} req/s = {r:.2f}x", c, b)
+             f"(c) {c['rps']:,.0f} req/s vs (b) {b['rps']:,.0f} req/s (median rounds); "
+             f"median of the per-round ratios {r:.2f}x", c, b)
 
-    def added(label, c, a, where):
-        if not c.get("valid") or not a.get("valid"):
-            line(f"the agent adds under 1 ms at p99 ({label}, {where})", None, "invalid point",
-                 c, a)
-            return
-        d = (c["p99_us"] - a["p99_us"]) / 1000.0
-        line(f"the agent adds under 1 ms at p99 ({label}, {where})", d < 1.0,
-             f"p99 {c['p99_us'] / 1000:.2f} ms vs (a) {a['p99_us'] / 1000:.2f} ms: "
-             f"{d:+.2f} ms", c, a)
+    for alg in ("hs256", "rs256"):
+        faster(f"cache hits, {alg.upper()}: (c) at least as fast as (b)", f"c_{alg}_hit",
+               f"b_{alg}", 1.0)
+    faster("uncached RS256: (c) within 0.8x of (b)", "c_rs256_miss", "b_rs256", 0.8)
 
-    added("RS256 cache hit", light["c_rs256_hit"], light["a_noauth"], "1 connection")
-    added("RS256 cache miss", light["c_rs256_miss"], light["a_noauth"], "1 connection")
-    added("RS256 cache hit", e2e["c_rs256_hit"], e2e["a_noauth"], "saturated")
-    added("RS256 cache miss", e2e["c_rs256_miss"], e2e["a_noauth"], "saturated")
+    def added(label, d, where, c, a):
+        text = f"the agent adds under 1 ms at p99 ({label}, {where})"
+        if d is None:
+            line(text, None, "invalid point", c, a)
+        else:
+            line(text, d < 1.0, f"{d:+.2f} ms (median of the per-round differences)", c, a)
+
+    for key, label in (("c_rs256_hit", "RS256 cache hit"), ("c_rs256_miss", "RS256 cache miss")):
+        added(label, light_added.get(key), "1 connection", light[key], light["a_noauth"])
+    for key, label in (("c_rs256_hit", "RS256 cache hit"), ("c_rs256_miss", "RS256 cache miss")):
+        added(label, ratios[key].get("p99_added_ms"), "saturated", e2e[key], e2e["a_noauth"])
     return out
 
 
@@ -198,21 +240,24 @@ def markdown(doc):
                  f"{cell(p, 'p999_us', digits=1)} | {fmt_cpu(cpu, 'load')} | "
                  f"{fmt_cpu(cpu, 'other')} |")
     L.append("")
+    rounds = prm.get("rounds", 1)
     L.append(f"End to end: wrk (1 thread, {prm['wrk_connections']} connections, "
              f"{prm['duration_s']} s) on core 1 → HAProxy `nbthread 1` on core 0; in (c) "
-             f"the agent (`--threads 1`) shares core 0 with HAProxy. Ratios are req/s "
-             f"(higher is better) and p99 (lower is better) against (a) and against (b) "
-             f"of the same algorithm.")
+             f"the agent (`--threads 1`) shares core 0 with HAProxy. {rounds} rounds, each "
+             f"running every configuration once: a row is its median round (req/s from the "
+             f"slowest to the fastest round in brackets). Ratios are req/s (higher is "
+             f"better) and p99 (lower is better) against (a) and against (b) of the same "
+             f"algorithm, taken round by round, median of the rounds.")
     L.append("")
-    L.append("| configuration | req/s | p99 ms | req/s vs (a) | req/s vs (b) | p99 vs (a) "
-             "| p99 vs (b) | HAProxy CPU | agent CPU | other CPU |")
+    L.append("| configuration | req/s (spread) | p99 ms | req/s vs (a) | req/s vs (b) "
+             "| p99 vs (a) | p99 vs (b) | HAProxy CPU | agent CPU | other CPU |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, _, label, bkey in E2E_CASES:
         p = doc["end_to_end"][key]
         r = doc["ratios"].get(key, {})
         cpu = p.get("cpu", {})
         base = "1.00x" if p.get("valid") else "–"
-        L.append(f"| {label} | {first_cell(p, 'rps')} | {cell(p, 'p99_us', 1000, 2)} | "
+        L.append(f"| {label} | {first_cell(p, 'rps')}{spread(p)} | {cell(p, 'p99_us', 1000, 2)} | "
                  f"{fmt_ratio(r.get('rps_vs_a')) if key != 'a_noauth' else base} | "
                  f"{fmt_ratio(r.get('rps_vs_b')) if bkey else '–'} | "
                  f"{fmt_ratio(r.get('p99_vs_a')) if key != 'a_noauth' else base} | "
@@ -222,18 +267,19 @@ def markdown(doc):
                  f"{fmt_cpu(cpu, 'other')} |")
     L.append("")
     L.append(f"Light load: the same, with 1 connection for {prm['light_duration_s']} s "
-             f"(latency without queueing).")
+             f"(latency without queueing), in the same rounds: a row is its median round by "
+             f"p99 (p99 from the lowest to the highest round in brackets); *p99 added* is "
+             f"taken round by round, median of the rounds.")
     L.append("")
-    L.append("| configuration | req/s | p50 µs | p99 µs | p99 added vs (a) | other CPU |")
+    L.append("| configuration | req/s | p50 µs | p99 µs (spread) | p99 added vs (a) | other CPU |")
     L.append("|---|---:|---:|---:|---:|---:|")
-    a = doc["light"]["a_noauth"]
     for key, _, label in LIGHT_CASES:
         p = doc["light"][key]
-        add = "–"
-        if key != "a_noauth" and p.get("valid") and a.get("valid"):
-            add = f"{(p['p99_us'] - a['p99_us']) / 1000:+.2f} ms"
-        L.append(f"| {label} | {first_cell(p, 'rps')} | {cell(p, 'p50_us')} | {cell(p, 'p99_us')} "
-                 f"| {add} | {fmt_cpu(p.get('cpu', {}), 'other')} |")
+        add = doc["light_p99_added_ms"].get(key)
+        add = "–" if add is None else f"{add:+.2f} ms"
+        L.append(f"| {label} | {first_cell(p, 'rps')} | {cell(p, 'p50_us')} | "
+                 f"{cell(p, 'p99_us')}{spread(p)} | {add} | "
+                 f"{fmt_cpu(p.get('cpu', {}), 'other')} |")
     L.append("")
     L.append("Aims:")
     L.append("")
@@ -257,23 +303,33 @@ def main():
         params["loadavg_after"] = " ".join(f.read().split()[:3])
 
     agent = {k: agent_point(raw, n) for k, n, _ in AGENT_CASES}
-    e2e = {k: wrk_point(raw, n) for k, n, _, _ in E2E_CASES}
-    light = {k: wrk_point(raw, n) for k, n, _ in LIGHT_CASES}
+    n = int(params.get("rounds", 1))
+    e2e_r = {k: [wrk_point(raw, f"{name}.r{r}") for r in range(1, n + 1)]
+             for k, name, _, _ in E2E_CASES}
+    light_r = {k: [wrk_point(raw, f"{name}.r{r}") for r in range(1, n + 1)]
+               for k, name, _ in LIGHT_CASES}
+    e2e = {k: median_point(pts, "rps") for k, pts in e2e_r.items()}
+    light = {k: median_point(pts, "p99_us") for k, pts in light_r.items()}
 
     ratios = {}
     for key, _, _, bkey in E2E_CASES:
         if key == "a_noauth":
             continue
-        r = {"rps_vs_a": rps_ratio(e2e[key], e2e["a_noauth"]),
-             "p99_vs_a": p99_ratio(e2e[key], e2e["a_noauth"])}
+        a = e2e_r["a_noauth"]
+        r = {"rps_vs_a": per_round(rps_ratio, e2e_r[key], a),
+             "p99_vs_a": per_round(p99_ratio, e2e_r[key], a),
+             "p99_added_ms": per_round(p99_added_ms, e2e_r[key], a)}
         if bkey:
-            r["rps_vs_b"] = rps_ratio(e2e[key], e2e[bkey])
-            r["p99_vs_b"] = p99_ratio(e2e[key], e2e[bkey])
+            r["rps_vs_b"] = per_round(rps_ratio, e2e_r[key], e2e_r[bkey])
+            r["p99_vs_b"] = per_round(p99_ratio, e2e_r[key], e2e_r[bkey])
         ratios[key] = r
+    light_added = {key: per_round(p99_added_ms, pts, light_r["a_noauth"])
+                   for key, pts in light_r.items() if key != "a_noauth"}
 
-    noisy = [f"{group} {key}"
-             for group, cases in (("agent alone", agent), ("end to end", e2e), ("light", light))
-             for key, p in cases.items() if is_noisy(p)]
+    noisy = [f"agent alone {key}" for key, p in agent.items() if is_noisy(p)]
+    noisy += [f"{group} {key} (round {i + 1})"
+              for group, cases in (("end to end", e2e_r), ("light", light_r))
+              for key, pts in cases.items() for i, p in enumerate(pts) if is_noisy(p)]
 
     doc = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -283,9 +339,10 @@ def main():
         "end_to_end": e2e,
         "light": light,
         "ratios": ratios,
+        "light_p99_added_ms": light_added,
         "noisy_points": noisy,
     }
-    doc["aims"] = aims(e2e, light)
+    doc["aims"] = aims(e2e, light, ratios, light_added)
     table = markdown(doc)
 
     with open(out_json, "w") as f:

@@ -12,6 +12,7 @@
 #
 # Environment knobs: RR_BENCH_DURATION (seconds per saturated point, 10),
 # RR_BENCH_LIGHT_DURATION (seconds per one-connection point, 5),
+# RR_BENCH_ROUNDS (rounds of the end-to-end points, 3),
 # RR_BENCH_WRK_CONNECTIONS (64), RR_BENCH_TOKENS (unique tokens, 20000),
 # RR_BENCH_AGENT (the agent binary, build/roomrelay-spoa: to compare builds).
 set -euo pipefail
@@ -23,6 +24,7 @@ LOAD=build/bench/spop-load
 DURATION=${RR_BENCH_DURATION:-10}
 LIGHT_DURATION=${RR_BENCH_LIGHT_DURATION:-5}
 WRK_CONNS=${RR_BENCH_WRK_CONNECTIONS:-64}
+ROUNDS=${RR_BENCH_ROUNDS:-3}
 NTOKENS=${RR_BENCH_TOKENS:-20000}
 SUT_CORE=0
 LOAD_CORE=1
@@ -34,6 +36,10 @@ done
 for tool in haproxy wrk taskset curl "$PY"; do
     command -v "$tool" >/dev/null || { echo "bench-spoa: $tool is not installed" >&2; exit 1; }
 done
+if ! [[ $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
+    echo "bench-spoa: RR_BENCH_ROUNDS must be a whole number of rounds, 1 or more" >&2
+    exit 2
+fi
 if [ "$(nproc)" -lt 2 ]; then
     echo "bench-spoa: needs two cores (system under test on core 0, load on core 1)" >&2
     exit 1
@@ -235,8 +241,8 @@ wrk_point() {
     run_point "$name" wrk -t1 -c"$conns" -d"${secs}s" --timeout 5s "$@"
 }
 
-printf '{"duration_s":%d,"light_duration_s":%d,"wrk_connections":%d,"unique_tokens":%d,' \
-    "$DURATION" "$LIGHT_DURATION" "$WRK_CONNS" "$NTOKENS" >"$raw/params.json"
+printf '{"duration_s":%d,"light_duration_s":%d,"rounds":%d,"wrk_connections":%d,"unique_tokens":%d,' \
+    "$DURATION" "$LIGHT_DURATION" "$ROUNDS" "$WRK_CONNS" "$NTOKENS" >"$raw/params.json"
 printf '"spop_connections":4,"spop_pipeline":20,"agent":"%s","loadavg_before":"%s"}\n' \
     "$AGENT" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw/params.json"
 
@@ -266,67 +272,80 @@ done
 #    too, so that requests are the same size everywhere. A saturated point
 #    uses $WRK_CONNS connections, a light one a single connection.
 sat() {
-    wrk_point "$1" "$WRK_CONNS" "$DURATION" "${@:2}"
+    wrk_point "$1$sfx" "$WRK_CONNS" "$DURATION" "${@:2}"
 }
 light() {
-    wrk_point "$1" 1 "$LIGHT_DURATION" "${@:2}"
+    wrk_point "$1$sfx" 1 "$LIGHT_DURATION" "${@:2}"
 }
 url() {
     echo "http://127.0.0.1:$http_port/demo"
 }
 
-# (a) no auth
-if start_haproxy bench/haproxy-noauth.cfg /demo ""; then
-    sat e2e-a-noauth -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
-    light e2e-a-noauth-light -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
-fi
-stop_haproxy
-
-# (b) HAProxy's jwt_verify, RS256 then HS256
-export RR_BENCH_JWT_ALG RR_BENCH_JWT_KEY
-RR_BENCH_JWT_ALG=RS256 RR_BENCH_JWT_KEY=$keys/rsa.pub.pem
-if start_haproxy bench/haproxy-jwt-native.cfg /demo "$rs_one"; then
-    sat e2e-b-rs256 -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
-    light e2e-b-rs256-light -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
-fi
-stop_haproxy
-RR_BENCH_JWT_ALG=HS256 RR_BENCH_JWT_KEY=$(cat "$keys/hmac.secret.txt")
-if start_haproxy bench/haproxy-jwt-native.cfg /demo "$hs_one"; then
-    sat e2e-b-hs256 -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
-fi
-stop_haproxy
-
-# (c) the agent behind bench/haproxy-spoa.cfg (the shipped authentication
-#     step, answering as (a) and (b) do), both on core 0; cache hits with one
-#     token, then misses with unique tokens and no cache. Then, for
-#     reference, the shipped haproxy/haproxy.cfg itself with cache hits.
-if start_agent 65536; then
-    if start_haproxy bench/haproxy-spoa.cfg /demo "$hs_one"; then
-        sat e2e-c-hs256-hit -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
-        sat e2e-c-rs256-hit -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
-        light e2e-c-rs256-hit-light -s bench/wrk-report.lua \
-            -H "Authorization: Bearer $rs_one" "$(url)"
+# One round: every end-to-end configuration once, each point named NAME.rN.
+# Rounds follow each other, so that a slow spell of the machine (other
+# virtual machines on the host) falls on every configuration alike rather
+# than on one; the report compares (c) with (a) and (b) round by round and
+# keeps the median.
+e2e_round() {
+    # (a) no auth
+    if start_haproxy bench/haproxy-noauth.cfg /demo ""; then
+        sat e2e-a-noauth -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
+        light e2e-a-noauth-light -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
     fi
     stop_haproxy
-    if start_haproxy haproxy/haproxy.cfg /demo "$hs_one"; then
-        sat e2e-c-hs256-hit-shipped -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" \
-            "$(url)"
+
+    # (b) HAProxy's jwt_verify, RS256 then HS256
+    export RR_BENCH_JWT_ALG RR_BENCH_JWT_KEY
+    RR_BENCH_JWT_ALG=RS256 RR_BENCH_JWT_KEY=$keys/rsa.pub.pem
+    if start_haproxy bench/haproxy-jwt-native.cfg /demo "$rs_one"; then
+        sat e2e-b-rs256 -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
+        light e2e-b-rs256-light -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
     fi
     stop_haproxy
-fi
-stop_agent
-if start_agent 65536 unix && start_haproxy bench/haproxy-spoa.cfg /demo "$hs_one"; then
-    sat e2e-c-hs256-hit-unix -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
-fi
-stop_haproxy
-stop_agent
-if start_agent 0 && start_haproxy bench/haproxy-spoa.cfg /demo "$hs_one"; then
-    sat e2e-c-hs256-miss -s bench/wrk-tokens.lua "$(url)" -- "$keys/hs256-many.txt"
-    sat e2e-c-rs256-miss -s bench/wrk-tokens.lua "$(url)" -- "$keys/rs256-many.txt"
-    light e2e-c-rs256-miss-light -s bench/wrk-tokens.lua "$(url)" -- "$keys/rs256-many.txt"
-fi
-stop_haproxy
-stop_agent
+    RR_BENCH_JWT_ALG=HS256 RR_BENCH_JWT_KEY=$(cat "$keys/hmac.secret.txt")
+    if start_haproxy bench/haproxy-jwt-native.cfg /demo "$hs_one"; then
+        sat e2e-b-hs256 -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
+    fi
+    stop_haproxy
+
+    # (c) the agent behind bench/haproxy-spoa.cfg (the shipped authentication
+    #     step, answering as (a) and (b) do), both on core 0; cache hits with one
+    #     token, then misses with unique tokens and no cache. Then, for
+    #     reference, the shipped haproxy/haproxy.cfg itself with cache hits.
+    if start_agent 65536; then
+        if start_haproxy bench/haproxy-spoa.cfg /demo "$hs_one"; then
+            sat e2e-c-hs256-hit -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
+            sat e2e-c-rs256-hit -s bench/wrk-report.lua -H "Authorization: Bearer $rs_one" "$(url)"
+            light e2e-c-rs256-hit-light -s bench/wrk-report.lua \
+                -H "Authorization: Bearer $rs_one" "$(url)"
+        fi
+        stop_haproxy
+        if start_haproxy haproxy/haproxy.cfg /demo "$hs_one"; then
+            sat e2e-c-hs256-hit-shipped -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" \
+                "$(url)"
+        fi
+        stop_haproxy
+    fi
+    stop_agent
+    if start_agent 65536 unix && start_haproxy bench/haproxy-spoa.cfg /demo "$hs_one"; then
+        sat e2e-c-hs256-hit-unix -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
+    fi
+    stop_haproxy
+    stop_agent
+    if start_agent 0 && start_haproxy bench/haproxy-spoa.cfg /demo "$hs_one"; then
+        sat e2e-c-hs256-miss -s bench/wrk-tokens.lua "$(url)" -- "$keys/hs256-many.txt"
+        sat e2e-c-rs256-miss -s bench/wrk-tokens.lua "$(url)" -- "$keys/rs256-many.txt"
+        light e2e-c-rs256-miss-light -s bench/wrk-tokens.lua "$(url)" -- "$keys/rs256-many.txt"
+    fi
+    stop_haproxy
+    stop_agent
+}
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    log "end to end, round $round of $ROUNDS"
+    sfx=.r$round
+    e2e_round
+done
 
 mkdir -p bench/results
 "$PY" bench/spoa-report.py "$raw" bench/results/spoa.json bench/results/spoa.md \
