@@ -282,11 +282,18 @@ class AgentFailure(unittest.TestCase):
         self.assertIn("stopped", self.c.agent.output())
 
 
-class SpoeLogLevel(unittest.TestCase):
-    """RR_SPOE_LOG_LEVEL=notice logs every group HAProxy sends, answered or not."""
+class SpoeLogEveryGroup(unittest.TestCase):
+    """The debugging recipe of docs/spoa.md: without `option dontlog-normal`,
+    HAProxy logs every group it sends, answered ones at notice level."""
 
     def setUp(self):
-        self.c = Cluster(haproxy_env={"RR_SPOE_LOG_LEVEL": "notice"})
+        d = harness.tmpdir()
+        with open(os.path.join(harness.HAPROXY_DIR, "spoe-roomrelay.conf")) as f:
+            conf = f.read()
+        self.assertIn("    option dontlog-normal\n", conf)
+        with open(os.path.join(d, "spoe-roomrelay.conf"), "w") as f:
+            f.write(conf.replace("    option dontlog-normal\n", ""))
+        self.c = Cluster(haproxy_env={"RR_HAPROXY_DIR": d})
 
     def tearDown(self):
         self.c.stop()
