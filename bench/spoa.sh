@@ -307,6 +307,11 @@ e2e_round() {
         sat e2e-b-hs256 -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
     fi
     stop_haproxy
+    # (b+) the same, plus the exp check and sub header a user adds by hand
+    if start_haproxy bench/haproxy-jwt-native-claims.cfg /demo "$hs_one"; then
+        sat e2e-bplus-hs256 -s bench/wrk-report.lua -H "Authorization: Bearer $hs_one" "$(url)"
+    fi
+    stop_haproxy
 
     # (c) the agent behind bench/haproxy-spoa.cfg (the shipped authentication
     #     step, answering as (a) and (b) do), both on core 0; cache hits with one
