@@ -93,6 +93,8 @@ struct worker {
 
 static struct worker *workers;
 static size_t nworkers;
+/* --listen's Unix socket path, NULL when it is a TCP address. */
+static const char *unix_path;
 static _Atomic uint64_t total_conns;
 
 static int64_t now_unix(void)
@@ -479,7 +481,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             continue;
         }
         int one = 1;
-        if (!rr_unix_path(w->ctx.cfg->listen))
+        if (!unix_path)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
         struct conn *c = calloc(1, sizeof(*c));
@@ -572,6 +574,7 @@ static void *worker_main(void *arg)
 
 int spoa_agent_start(const struct spoa_config *cfg, char *err, size_t errlen)
 {
+    unix_path = rr_unix_path(cfg->listen);
     nworkers = (size_t)cfg->threads;
     workers = calloc(nworkers, sizeof(*workers));
     if (!workers) {
@@ -586,13 +589,12 @@ int spoa_agent_start(const struct spoa_config *cfg, char *err, size_t errlen)
         /* TCP: a SO_REUSEPORT socket per worker, and the kernel spreads the
          * connections. Unix sockets have no SO_REUSEPORT: one socket, and
          * each worker accepts on a copy of it. */
-        const char *path = rr_unix_path(cfg->listen);
-        if (!path)
+        if (!unix_path)
             w->lfd = rr_listen_tcp("--listen", cfg->listen, true, 1024, err, errlen);
         else if (i == 0)
-            w->lfd = rr_listen_unix("--listen", path, 1024, err, errlen);
+            w->lfd = rr_listen_unix("--listen", unix_path, 1024, err, errlen);
         else if ((w->lfd = fcntl(workers[0].lfd, F_DUPFD_CLOEXEC, 0)) < 0)
-            snprintf(err, errlen, "--listen %s: %s", path, strerror(errno));
+            snprintf(err, errlen, "--listen %s: %s", unix_path, strerror(errno));
         if (w->lfd < 0)
             return -1;
         w->loop = ev_loop_new(EVFLAG_AUTO);
@@ -626,8 +628,8 @@ void spoa_agent_stop(void)
 {
     /* The socket file goes first: HAProxy then fails fast (ENOENT) on a new
      * connection rather than queueing it on a socket no one accepts on. */
-    if (nworkers && rr_unix_path(workers[0].ctx.cfg->listen))
-        unlink(rr_unix_path(workers[0].ctx.cfg->listen));
+    if (nworkers && unix_path)
+        unlink(unix_path);
     for (size_t i = 0; i < nworkers; i++)
         ev_async_send(workers[i].loop, &workers[i].stop_async);
     for (size_t i = 0; i < nworkers; i++) {

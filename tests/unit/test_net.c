@@ -88,12 +88,27 @@ static int connect_to(const char *path)
     return fd;
 }
 
+static int listen_at(const struct dir *d)
+{
+    char err[256] = "";
+    int lfd = rr_listen_unix("--listen", d->sock, 8, err, sizeof(err));
+    if (lfd < 0)
+        fail_msg("%s", err);
+    return lfd;
+}
+
+/* A client connects to path (and is closed again). */
+static void assert_connects(const char *path)
+{
+    int c = connect_to(path);
+    assert_true(c >= 0);
+    close(c);
+}
+
 static void listens_with_mode_0660(void **state)
 {
     struct dir *d = *state;
-    char err[256] = "";
-    int lfd = rr_listen_unix("--listen", d->sock, 8, err, sizeof(err));
-    assert_true(lfd >= 0);
+    int lfd = listen_at(d);
     struct stat st;
     assert_int_equal(stat(d->sock, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
@@ -110,17 +125,11 @@ static void listens_with_mode_0660(void **state)
 static void stale_socket_is_replaced(void **state)
 {
     struct dir *d = *state;
-    char err[256] = "";
-    int old = rr_listen_unix("--listen", d->sock, 8, err, sizeof(err));
-    assert_true(old >= 0);
-    close(old); /* its file stays, and nothing accepts on it */
+    close(listen_at(d)); /* its file stays, and nothing accepts on it */
     assert_true(connect_to(d->sock) < 0);
 
-    int lfd = rr_listen_unix("--listen", d->sock, 8, err, sizeof(err));
-    assert_true(lfd >= 0);
-    int c = connect_to(d->sock);
-    assert_true(c >= 0);
-    close(c);
+    int lfd = listen_at(d);
+    assert_connects(d->sock);
     close(lfd);
 }
 
@@ -128,15 +137,11 @@ static void live_socket_is_refused(void **state)
 {
     struct dir *d = *state;
     char err[256] = "";
-    int first = rr_listen_unix("--listen", d->sock, 8, err, sizeof(err));
-    assert_true(first >= 0);
+    int first = listen_at(d);
     assert_int_equal(rr_listen_unix("--listen", d->sock, 8, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "--listen "));
     assert_non_null(strstr(err, strerror(EADDRINUSE)));
-    /* the first one still works */
-    int c = connect_to(d->sock);
-    assert_true(c >= 0);
-    close(c);
+    assert_connects(d->sock); /* the first one still works */
     close(first);
 }
 
